@@ -1,0 +1,124 @@
+"""encode: the arrays keras.datasets.*.load_data returns, as the book's multi-hot matrices (stored sparse).
+
+    python -m stages.encode <task>     reads data/raw/<task>/, writes data/encoded/<task>/
+
+IMDB / Reuters: `train.npz` and `test.npz` hold the multi-hot rows as CSR (`indptr`, `indices`: the distinct
+word ids of each sample, sorted) plus integer labels `y`; `multi_hot(...)` turns them back into the book's
+`vectorize_sequences` matrix bit for bit. Housing: the features normalized with the training mean/std
+(`train.npz`, `test.npz`) and those statistics (`stats.json`).
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from stages import io, params, tasks
+
+START_CHAR, OOV_CHAR, INDEX_FROM, KERAS_SEED = 1, 2, 3, 113
+
+
+def _shuffle(rng, *arrays):
+    order = np.arange(len(arrays[0]))
+    rng.shuffle(order)
+    return [a[order] for a in arrays]
+
+
+def to_ragged(seqs):
+    """Object array of int lists -> (flat int64 ids, row_splits)."""
+    lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
+    splits = np.concatenate([[0], np.cumsum(lengths)])
+    flat = np.fromiter((w for s in seqs for w in s), dtype=np.int64, count=int(splits[-1]))
+    return flat, splits
+
+
+def keras_ids(flat, splits, num_words):
+    """keras's start_char=1, index_from=3, oov_char=2 applied to raw ids: returns the new (flat, splits)."""
+    n = len(splits) - 1
+    new_splits = splits + np.arange(n + 1)                 # one start char per row
+    out = np.empty(new_splits[-1], dtype=np.int64)
+    starts = new_splits[:-1]
+    out[starts] = START_CHAR
+    body = np.ones(len(out), dtype=bool)
+    body[starts] = False
+    ids = flat + INDEX_FROM
+    if num_words:
+        ids = np.where(ids < num_words, ids, OOV_CHAR)
+    out[body] = ids
+    return out, new_splits
+
+
+def load_sequences(raw_dir, task, p):
+    """Exactly keras.datasets.{imdb,reuters}.load_data(num_words=...), as ragged (flat, splits) arrays.
+
+    Returns {"train": (flat, splits, y), "test": (flat, splits, y)}.
+    """
+    raw_dir = Path(raw_dir)
+    f = io.read_keras_npz(raw_dir / f"{task}.npz", tasks.SHA256[f"{task}.npz"])
+    rng = np.random.RandomState(KERAS_SEED)
+    if task == "imdb":
+        parts = {"train": _shuffle(rng, f["x_train"], f["y_train"]), "test": _shuffle(rng, f["x_test"], f["y_test"])}
+    else:
+        xs, ys = _shuffle(rng, f["x"], f["y"])
+        cut = int(len(xs) * (1 - p["test_split"]))
+        parts = {"train": (xs[:cut], ys[:cut]), "test": (xs[cut:], ys[cut:])}
+    out = {}
+    for name, (xs, ys) in parts.items():
+        flat, splits = keras_ids(*to_ragged(xs), p["num_words"])
+        out[name] = (flat, splits, np.asarray(ys, dtype=np.int64))
+    return out
+
+
+def multi_hot_csr(flat, splits, num_words):
+    """Distinct ids of each row, sorted: the CSR form of the book's vectorize_sequences(seqs, num_words)."""
+    rows = np.repeat(np.arange(len(splits) - 1, dtype=np.int64), np.diff(splits))
+    keys = np.sort(rows * num_words + flat)
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]   # np.unique, without its slow hash path
+    indptr = np.searchsorted(keys, np.arange(len(splits), dtype=np.int64) * num_words)
+    dtype = np.uint16 if num_words <= 1 << 16 else np.int32
+    return indptr, (keys % num_words).astype(dtype)
+
+
+def multi_hot(indptr, indices, num_words, rows=None, dtype=np.float64):
+    """Dense multi-hot rows (all, or `rows`) from the CSR form: the book's matrix."""
+    rows = np.arange(len(indptr) - 1) if rows is None else np.asarray(rows)
+    out = np.zeros((len(rows), num_words), dtype=dtype)
+    counts = indptr[rows + 1] - indptr[rows]
+    cols = np.concatenate([indices[indptr[r]:indptr[r + 1]] for r in rows]) if len(rows) else []
+    out[np.repeat(np.arange(len(rows)), counts), cols] = 1
+    return out
+
+
+def load_housing(raw_dir, p):
+    """Exactly keras.datasets.boston_housing.load_data(test_split=...)."""
+    f = io.read_keras_npz(Path(raw_dir) / "boston_housing.npz", tasks.SHA256["boston_housing.npz"])
+    x, y = _shuffle(np.random.RandomState(KERAS_SEED), f["x"], f["y"])
+    cut = int(len(x) * (1 - p["test_split"]))
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+def normalize(x_train, x_test):
+    """The book's feature-wise normalization, with the training statistics only."""
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    return (x_train - mean) / std, (x_test - mean) / std, {"mean": mean.tolist(), "std": std.tolist()}
+
+
+def main(task):
+    spec = tasks.get(task)
+    p = params.load("encode", task)
+    raw, out = Path("data/raw") / task, Path("data/encoded") / task
+    if spec.text:
+        for split, (flat, splits, y) in load_sequences(raw, task, p).items():
+            indptr, indices = multi_hot_csr(flat, splits, p["num_words"])
+            io.write_npz(out / f"{split}.npz", indptr=indptr, indices=indices, y=y,
+                         num_words=np.int64(p["num_words"]))
+    else:
+        (x_train, y_train), (x_test, y_test) = load_housing(raw, p)
+        x_train, x_test, stats = normalize(x_train, x_test)
+        io.write_npz(out / "train.npz", x=x_train, y=y_train)
+        io.write_npz(out / "test.npz", x=x_test, y=y_test)
+        io.write_json(out / "stats.json", stats)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,97 @@
+"""Small, dependency-free file helpers: atomic writes, hashing, and a pickle-safe .npz reader."""
+import contextlib
+import hashlib
+import io
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_bytes(path, data):
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json(path, obj):
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def write_npz(path, **arrays):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def read_npz(path):
+    """Plain numeric arrays only (our own outputs): never unpickles."""
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """The keras .npz files pickle ragged object arrays; rebuilding them needs these globals and nothing else."""
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"),
+               ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: only numpy arrays are allowed")
+        return super().find_class(module, name)
+
+
+def _read_npy(fp):
+    major, _ = np.lib.format.read_magic(fp)
+    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(fp)     # (the 3.0 header differs from 2.0 only in its text encoding)
+    if not dtype.hasobject:
+        fp.seek(0)
+        return np.lib.format.read_array(fp, allow_pickle=False)
+    return _ArrayOnlyUnpickler(fp).load()
+
+
+def read_keras_npz(path, expected_sha256):
+    """Load a keras dataset archive after checking its pin; object arrays go through a restricted unpickler."""
+    actual = sha256(path)
+    if actual != expected_sha256:
+        raise SystemExit(f"{path}: sha256 mismatch: expected {expected_sha256}, got {actual}")
+    out = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            if member.endswith(".npy"):
+                out[member[:-4]] = _read_npy(io.BytesIO(archive.read(member)))
+    return out

@@ -1,0 +1,119 @@
+"""The only way a stage reads params.yaml: `load(stage, task)`.
+
+It returns exactly the keys dvc.yaml declares for `<stage>@<task>` (read from dvc.yaml itself), validated,
+so a stage cannot depend on a key DVC does not track for it. Keys come back without the task prefix:
+`load("train", "reuters")["epochs"]` is `reuters.epochs`. A bad value exits with one line:
+`params.yaml: reuters.epochs must be an integer >= 1, got -1`.
+"""
+import re
+from pathlib import Path
+
+import yaml
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "swish", "softplus", "linear")
+OPTIMIZERS = ("rmsprop", "adam", "sgd", "adamw", "nadam", "adagrad")
+LOSSES = {
+    "imdb": ("binary_crossentropy", "mse"),
+    "reuters": ("categorical_crossentropy", "sparse_categorical_crossentropy"),
+    "housing": ("mse", "mae", "huber"),
+}
+
+
+class ParamError(SystemExit):
+    def __init__(self, key, what, value):
+        super().__init__(f"params.yaml: {key} must be {what}, got {value!r}")
+
+
+def _int(lo, hi=None):
+    def check(key, v, task):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            raise ParamError(key, f"an integer >= {lo}" + (f" and <= {hi}" if hi is not None else ""), v)
+    return check
+
+
+def _float(lo, hi, what):
+    def check(key, v, task):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo < v < hi:
+            raise ParamError(key, what, v)
+    return check
+
+
+def _choice(options):
+    def check(key, v, task):
+        opts = options[task] if isinstance(options, dict) else options
+        if v not in opts:
+            raise ParamError(key, "one of " + ", ".join(opts), v)
+    return check
+
+
+def _units(key, v, task):
+    if (not isinstance(v, list) or not v
+            or any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in v)):
+        raise ParamError(key, "a non-empty list of integers >= 1", v)
+
+
+def _num_words(key, v, task):
+    from stages.tasks import TASKS
+    _int(4, TASKS[task].vocabulary)(key, v, task)
+
+
+# Type and range of every key in params.yaml (by its name inside a task section). Bounds that depend on
+# the data (val_size < training samples, k <= training samples) are checked by the stage that knows it.
+CHECKS = {
+    "seed": _int(0, 2**31 - 1),
+    "num_words": _num_words,
+    "test_split": _float(0, 1, "a number strictly between 0 and 1"),
+    "val_size": _int(1),
+    "k": _int(2),
+    "holdout_epochs": _int(1),
+    "kfold_epochs": _int(1),
+    "kfold_table_epoch": _int(1),
+    "epochs": _int(1),
+    "batch_size": _int(1),
+    "units": _units,
+    "activation": _choice(ACTIVATIONS),
+    "loss": _choice(LOSSES),
+    "optimizer": _choice(OPTIMIZERS),
+    "learning_rate": _float(0, 10, "a number > 0 and < 10"),
+}
+
+
+def declared(stage, task, dvc_yaml="dvc.yaml"):
+    """The params keys dvc.yaml declares for stage `<stage>@<task>`, e.g. ['seed', 'reuters.epochs']."""
+    doc = yaml.safe_load(Path(dvc_yaml).read_text())
+    item = {}
+    for entry in doc.get("vars", []):
+        if isinstance(entry, dict) and "tasks" in entry:
+            item = entry["tasks"][task]
+    names = {"key": task, **{f"item.{k}": v for k, v in item.items()}}
+    keys = []
+    for entry in doc["stages"][stage]["do"].get("params", []):
+        key = re.sub(r"\$\{([\w.]+)\}", lambda m: str(names[m.group(1)]), entry)
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def check(key, value, task):
+    name = key.split(".")[-1]
+    CHECKS[name](key, value, task)
+
+
+def load(stage, task, params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
+    """Validated values of exactly the keys `<stage>@<task>` declares, keyed without the task prefix."""
+    from stages.tasks import get
+    get(task)
+    values = yaml.safe_load(Path(params_yaml).read_text()) or {}
+    out = {}
+    for key in declared(stage, task, dvc_yaml):
+        node = values
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise SystemExit(f"params.yaml: {key} is missing")
+            node = node[part]
+        check(key, node, task)
+        out[key.split(".")[-1]] = node
+    if out.get("kfold_table_epoch", 0) > out.get("kfold_epochs", float("inf")):
+        raise SystemExit(f"params.yaml: {task}.kfold_table_epoch must be <= {task}.kfold_epochs "
+                         f"({out['kfold_epochs']}), got {out['kfold_table_epoch']}")
+    return out

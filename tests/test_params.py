@@ -1,0 +1,141 @@
+"""params.load hands a stage exactly the keys dvc.yaml declares for it, validated."""
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from stages import params, tasks
+from tests.conftest import ROOT, new_project, run, set_params
+
+STAGES = ("encode", "split", "validate", "train", "evaluate")
+
+
+def dvc_declared():
+    """{stage address: set of params keys} as DVC itself resolves dvc.yaml."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+    with Repo(str(ROOT)) as repo:
+        return {s.addressing: {k for d in s.deps if isinstance(d, ParamsDependency) for k in d.params}
+                for s in repo.index.stages}
+
+
+def test_loader_knows_exactly_what_dvc_declares():
+    dvc = dvc_declared()
+    for stage in STAGES:
+        for task in tasks.TASKS:
+            assert set(params.declared(stage, task)) == dvc[f"{stage}@{task}"]
+            assert set(params.load(stage, task)) == {k.split(".")[-1] for k in dvc[f"{stage}@{task}"]}
+    for stage in ("download", "plot"):
+        assert all(not dvc[f"{stage}@{t}"] for t in tasks.TASKS)
+
+
+def test_every_params_key_is_read_by_some_stage():
+    doc = yaml.safe_load((ROOT / "params.yaml").read_text())
+    keys = {f"{t}.{k}" for t in tasks.TASKS for k in doc[t]} | {k for k in doc if k not in tasks.TASKS}
+    read = set().union(*dvc_declared().values())
+    assert keys == read
+
+
+def test_stage_code_reads_params_only_through_the_loader():
+    """No stage opens params.yaml itself: the loader is the one door, so an undeclared read is impossible."""
+    for path in (ROOT / "stages").glob("*.py"):
+        if path.name != "params.py":
+            assert "params.yaml" not in path.read_text().replace('"params.yaml: ', ""), path
+
+
+def test_a_stage_never_sees_an_undeclared_key():
+    p = params.load("train", "reuters")
+    assert "holdout_epochs" not in p and "num_words" not in p and "val_size" not in p
+    with pytest.raises(KeyError):
+        p["num_words"]
+
+
+# One bad value for every key in params.yaml (at least): (key, value, message tail).
+BAD = [
+    ("seed", -1, "seed must be an integer >= 0 and <= 2147483647, got -1"),
+    ("seed", "x", "seed must be an integer"),
+    ("imdb.num_words", 0, "imdb.num_words must be an integer >= 4 and <= 88588, got 0"),
+    ("imdb.num_words", 100000, "imdb.num_words must be an integer >= 4 and <= 88588, got 100000"),
+    ("reuters.num_words", 1.5, "reuters.num_words must be an integer >= 4 and <= 30983, got 1.5"),
+    ("reuters.test_split", 1.0, "reuters.test_split must be a number strictly between 0 and 1, got 1.0"),
+    ("housing.test_split", 0, "housing.test_split must be a number strictly between 0 and 1, got 0"),
+    ("imdb.val_size", 0, "imdb.val_size must be an integer >= 1, got 0"),
+    ("reuters.val_size", "1000", "reuters.val_size must be an integer >= 1, got '1000'"),
+    ("housing.k", 1, "housing.k must be an integer >= 2, got 1"),
+    ("imdb.holdout_epochs", 0, "imdb.holdout_epochs must be an integer >= 1, got 0"),
+    ("reuters.holdout_epochs", True, "reuters.holdout_epochs must be an integer >= 1, got True"),
+    ("housing.kfold_epochs", -5, "housing.kfold_epochs must be an integer >= 1, got -5"),
+    ("housing.kfold_table_epoch", 0, "housing.kfold_table_epoch must be an integer >= 1, got 0"),
+    ("reuters.epochs", -1, "reuters.epochs must be an integer >= 1, got -1"),
+    ("imdb.epochs", None, "imdb.epochs must be an integer >= 1, got None"),
+    ("housing.epochs", 2.5, "housing.epochs must be an integer >= 1, got 2.5"),
+    ("imdb.batch_size", 0, "imdb.batch_size must be an integer >= 1, got 0"),
+    ("reuters.batch_size", -512, "reuters.batch_size must be an integer >= 1, got -512"),
+    ("housing.batch_size", "16", "housing.batch_size must be an integer >= 1, got '16'"),
+    ("imdb.units", [], "imdb.units must be a non-empty list of integers >= 1, got []"),
+    ("reuters.units", [64, 0], "reuters.units must be a non-empty list of integers >= 1, got [64, 0]"),
+    ("housing.units", 64, "housing.units must be a non-empty list of integers >= 1, got 64"),
+    ("imdb.activation", "relux", "imdb.activation must be one of relu, tanh, sigmoid"),
+    ("reuters.activation", 1, "reuters.activation must be one of"),
+    ("housing.activation", "softmax", "housing.activation must be one of"),
+    ("imdb.loss", "categorical_crossentropy", "imdb.loss must be one of binary_crossentropy, mse, got"),
+    ("reuters.loss", "mse", "reuters.loss must be one of categorical_crossentropy, sparse_categorical"),
+    ("housing.loss", "binary_crossentropy", "housing.loss must be one of mse, mae, huber, got"),
+    ("imdb.optimizer", "adamax9", "imdb.optimizer must be one of rmsprop, adam, sgd"),
+    ("reuters.optimizer", None, "reuters.optimizer must be one of"),
+    ("housing.optimizer", "", "housing.optimizer must be one of"),
+    ("imdb.learning_rate", 0, "imdb.learning_rate must be a number > 0 and < 10, got 0"),
+    ("reuters.learning_rate", -0.1, "reuters.learning_rate must be a number > 0 and < 10, got -0.1"),
+    ("housing.learning_rate", "fast", "housing.learning_rate must be a number > 0 and < 10, got 'fast'"),
+]
+
+
+def all_keys():
+    doc = yaml.safe_load((ROOT / "params.yaml").read_text())
+    return {f"{t}.{k}" for t in tasks.TASKS for k in doc[t]} | {"seed"}
+
+
+def test_bad_value_table_covers_every_key():
+    assert {key for key, _, _ in BAD} == all_keys()
+
+
+@pytest.mark.parametrize("key,value,message", BAD, ids=[f"{k}={v!r}" for k, v, _ in BAD])
+def test_bad_value_is_refused_in_one_line(tmp_path, key, value, message):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    set_params(tmp_path, **{key: value})
+    task = key.split(".")[0] if "." in key else "reuters"
+    stage = next(s for s in STAGES if key in params.declared(s, task, ROOT / "dvc.yaml"))
+    with pytest.raises(SystemExit) as err:
+        params.load(stage, task, tmp_path / "params.yaml", ROOT / "dvc.yaml")
+    text = str(err.value.code)
+    assert text.startswith(f"params.yaml: {message}") and "\n" not in text
+
+
+def test_table_epoch_must_not_pass_the_last_epoch(tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    set_params(tmp_path, **{"housing.kfold_epochs": 50})
+    with pytest.raises(SystemExit, match=r"^params.yaml: housing.kfold_table_epoch must be <= "
+                                         r"housing.kfold_epochs \(50\), got 100$"):
+        params.load("validate", "housing", tmp_path / "params.yaml", ROOT / "dvc.yaml")
+
+
+def test_data_dependent_bounds_are_refused_before_writing(raw, tmp_path):
+    """val_size >= training samples, k > training samples: one line, and data/ is untouched."""
+    project = new_project(tmp_path / "p")
+    for key, value, stage, message in [
+        ("reuters.val_size", 8982, "split", "params.yaml: reuters.val_size must be an integer >= 1 and < 8982, got 8982"),
+        ("housing.k", 405, "split", "params.yaml: housing.k must be an integer >= 2 and <= 404, got 405"),
+    ]:
+        task = key.split(".")[0]
+        run(f"cp -r {raw / task} data_raw_{task} && mkdir -p data/raw && rm -rf data/raw/{task} "
+            f"&& mv data_raw_{task} data/raw/{task}", project)
+        run(f"python -m stages.encode {task} && python -m stages.split {task}", project)
+        before = {p: p.read_bytes() for p in (project / "data").rglob("*") if p.is_file()}
+        set_params(project, **{key: value})
+        proc = run([sys.executable, "-m", f"stages.{stage}", task], project, check=False)
+        assert proc.returncode != 0
+        assert proc.stderr.strip().splitlines()[-1] == message
+        after = {p: p.read_bytes() for p in (project / "data").rglob("*") if p.is_file()}
+        assert after == before
+        run("git checkout params.yaml", project)
