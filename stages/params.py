@@ -99,6 +99,16 @@ def check(key, value, task):
     CHECKS[name](key, value, task)
 
 
+def check_all(params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
+    """Validate every key every stage declares (the `params` stage): one line and exit 1 on the first bad one."""
+    from stages.tasks import TASKS
+    doc = yaml.safe_load(Path(dvc_yaml).read_text())
+    for stage, body in doc["stages"].items():
+        if "foreach" in body:
+            for task in TASKS:
+                load(stage, task, params_yaml, dvc_yaml)
+
+
 def load(stage, task, params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
     """Validated values of exactly the keys `<stage>@<task>` declares, keyed without the task prefix."""
     from stages.tasks import get
@@ -117,3 +127,9 @@ def load(stage, task, params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
         raise SystemExit(f"params.yaml: {task}.kfold_table_epoch must be <= {task}.kfold_epochs "
                          f"({out['kfold_epochs']}), got {out['kfold_table_epoch']}")
     return out
+
+
+if __name__ == "__main__":
+    from stages import io
+    check_all()
+    io.write_bytes("data/params.ok", b"params.yaml: every key valid\n")
