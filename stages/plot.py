@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from stages import io, tasks  # noqa: E402
 
@@ -22,6 +23,7 @@ def figure(path, epochs, curves, title, ylabel):
     for (label, values), style in zip(curves, ("bo", "b-")):
         ax.plot(epochs, values, style if len(curves) > 1 else "b-", label=label)
     ax.set(title=title, xlabel="Epochs", ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(curves) > 1:
         ax.legend()
     fig.tight_layout()
