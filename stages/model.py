@@ -152,7 +152,8 @@ def fit(model, spec, x, y, *, epochs, batch_size, seed, validation=None, on_epoc
 
 
 def save(model, path):
-    """model.save, made byte-reproducible: fixed zip timestamps, no `date_saved` in the metadata."""
+    """model.save, made byte-reproducible: fixed zip timestamps, no `date_saved` in the metadata, and
+    config.json's `shared_object_id`s (memory addresses) renumbered 1, 2, ... in order of appearance."""
     import json
     import zipfile
 
@@ -168,7 +169,18 @@ def save(model, path):
                         meta = json.loads(data)
                         meta.pop("date_saved", None)
                         data = json.dumps(meta).encode()
+                    elif info.filename == "config.json":
+                        data = json.dumps(_renumber_shared_ids(json.loads(data), {})).encode()
                     dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data,
                                  compress_type=zipfile.ZIP_DEFLATED)
         finally:
             raw.unlink(missing_ok=True)
+
+
+def _renumber_shared_ids(node, ids):
+    if isinstance(node, dict):
+        return {k: (ids.setdefault(v, len(ids) + 1) if k == "shared_object_id" else _renumber_shared_ids(v, ids))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_renumber_shared_ids(v, ids) for v in node]
+    return node

@@ -53,7 +53,8 @@ def raw(mirror, tmp_path_factory):
 def run(cmd, cwd, env=None, check=True):
     """Run a command in `cwd` with the project's Python on PATH; returns the CompletedProcess."""
     full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                "PYTHONPATH": str(cwd), "DVC_NO_ANALYTICS": "1", **(env or {})}
+                "DVC_NO_ANALYTICS": "1", **(env or {})}
+    full_env.pop("PYTHONPATH", None)              # `python -m stages.x` imports the copy in cwd
     proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
                           shell=isinstance(cmd, str))
     if check and proc.returncode != 0:
@@ -92,6 +93,15 @@ def new_project(dest, params=SMALL):
     set_params(dest, **params)
     run("git init -q -b main && git config user.email t@example.com && git config user.name test"
         " && dvc init -q && dvc config core.analytics false && git add -A && git commit -qm init", dest)
+    return dest
+
+
+@pytest.fixture
+def clone(pipeline, tmp_path):
+    """A git clone of the pipeline project sharing its DVC cache, outputs checked out."""
+    dest = tmp_path / "clone"
+    run(f"git clone -q {pipeline} {dest}", tmp_path)
+    run(f"dvc cache dir --local {pipeline / '.dvc' / 'cache'} && dvc checkout -q", dest)
     return dest
 
 

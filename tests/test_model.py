@@ -109,9 +109,25 @@ def test_numpy_inference_equals_keras_predict(task, tmp_path):
         np.testing.assert_allclose(inference.loss("mae", d["y"], got), logs["mae"], rtol=1e-4)
 
 
-def test_saved_model_bytes_are_reproducible(tmp_path):
-    spec, p, d, dense, x, model, y = setup("housing")
-    M.save(model, tmp_path / "a.keras")
-    M.save(model, tmp_path / "b.keras")
+SAVE_ONE = """
+import sys
+from stages import model as M, tasks
+spec = tasks.get("housing")
+M.seed_everything(3)
+model = M.build(spec, {"units": [8], "activation": "relu", "optimizer": "rmsprop", "learning_rate": 0.001,
+                       "loss": "mse"}, 13)
+M.save(model, sys.argv[1])
+"""
+
+
+def test_saved_model_bytes_are_reproducible_across_processes(tmp_path):
+    """Same weights, two processes (object ids and clocks differ): the same .keras bytes, loadable by Keras."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    for name in ("a.keras", "b.keras"):
+        subprocess.run([sys.executable, "-c", SAVE_ONE, str(tmp_path / name)], cwd=ROOT, check=True)
     assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "b.keras"]
+    model = keras.models.load_model(tmp_path / "a.keras")
+    assert [layer.units for layer in model.layers] == [8, 1]

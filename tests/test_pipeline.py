@@ -1,7 +1,6 @@
 """The real pipeline under the real `dvc` CLI, on the real data, with small epoch counts."""
 import json
 import re
-import shutil
 
 import pytest
 import yaml
@@ -30,15 +29,6 @@ def flat(d, prefix=""):
 
 def ran(proc):
     return set(re.findall(r"Running stage '([^']+)'", proc.stdout))
-
-
-@pytest.fixture
-def clone(pipeline, tmp_path):
-    """A git clone of the pipeline project sharing its DVC cache, outputs checked out."""
-    dest = tmp_path / "clone"
-    run(f"git clone -q {pipeline} {dest}", tmp_path)
-    run(f"dvc cache dir --local {pipeline / '.dvc' / 'cache'} && dvc checkout -q", dest)
-    return dest
 
 
 def test_metrics_and_plots_of_every_task(pipeline):

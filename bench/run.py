@@ -1,0 +1,137 @@
+"""Benchmark: the book's code vs the pipeline, in one run on one machine, real data.
+
+    DATASETS_MIRROR=... python bench/run.py [--quick] [--out bench/results.json]
+
+Runs, as child processes of this one: `bench/book.py` (the book's plain-Keras code), then in a fresh clone of
+this repo: the downloads (untimed), `dvc repro -f` of everything after them, each stage alone, a no-op
+`dvc repro`, and `dvc exp run -S reuters.epochs=10`. Prints wall times, peak RSS of the largest process, the
+DVC cache size and the ratios; also times the multi-hot encoding against the book's loop (checking the bits).
+--quick runs the book at 1/10 of its epochs (a smoke test; the ratios are then meaningless).
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def timed(cmd, cwd, env=None):
+    """Run `cmd`; returns (seconds, peak RSS in MB of the largest process in its tree, stdout)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, shell=isinstance(cmd, str),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd} failed:\n{out[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def encoding_speed():
+    """The book's vectorize_sequences loop vs encode.multi_hot_csr on the same IMDB sequences."""
+    import numpy as np
+
+    from stages import download, encode, tasks
+    raw = Path(tempfile.mkdtemp())
+    for name in tasks.TASKS["imdb"].files:
+        download.fetch(name, raw, os.environ.get("DATASETS_MIRROR"), progress=False)
+    seqs = encode.load_sequences(raw, "imdb", {"num_words": 10000})["train"]
+    flat, splits, _ = seqs
+    lists = [flat[a:b].tolist() for a, b in zip(splits[:-1], splits[1:])]
+    t = time.perf_counter()
+    book = np.zeros((len(lists), 10000))
+    for i, sequence in enumerate(lists):
+        for j in sequence:
+            book[i, j] = 1.
+    t_book = time.perf_counter() - t
+    t = time.perf_counter()
+    indptr, indices = encode.multi_hot_csr(flat, splits, 10000)
+    t_ours = time.perf_counter() - t
+    same = all(np.array_equal(book[a:a + 5000], encode.multi_hot(indptr, indices, 10000, np.arange(a, min(a + 5000, len(lists)))))
+               for a in range(0, len(lists), 5000))
+    shutil.rmtree(raw)
+    return {"book_s": round(t_book, 3), "ours_s": round(t_ours, 3), "speedup": round(t_book / t_ours, 1),
+            "bit_identical": bool(same)}
+
+
+def main():
+    args = argparse.ArgumentParser()
+    args.add_argument("--quick", action="store_true")
+    args.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    args = args.parse_args()
+    py = sys.executable
+    env = {"PATH": f"{Path(py).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    r = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                    f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
+                    f"Python {platform.python_version()}", "date": time.strftime("%Y-%m-%d")}
+
+    print("book: bench/book.py ...", flush=True)
+    secs, rss, out = timed([py, str(ROOT / "bench" / "book.py")] + (["--quick"] if args.quick else []), ROOT, env)
+    book = json.loads(out.strip().splitlines()[-1])["book"]
+    r["book"] = {"wall_s": round(secs, 1), "peak_rss_mb": round(rss), "sections_s": book["seconds"],
+                 "imdb_test_accuracy": book["imdb_test_accuracy"],
+                 "reuters_test_accuracy": book["reuters_test_accuracy"],
+                 "housing_kfold_mean_mae": book["housing_kfold_mean_mae"], "housing_test_mae": book["housing_test_mae"]}
+
+    work = Path(tempfile.mkdtemp(prefix="bench-")) / "project"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(work)], check=True)
+    timed("dvc repro download@imdb download@reuters download@housing params", work, env)
+    timed("dvc freeze -q download@imdb download@reuters download@housing", work, env)
+    print("pipeline: dvc repro -f ...", flush=True)
+    secs, rss, out = timed("dvc repro -f", work, env)
+    stages = re.findall(r"Running stage '([^']+)'", out)
+    assert not any(s.startswith("download") for s in stages), stages
+    metrics = {t: json.loads((work / f"data/metrics/{t}.json").read_text()) for t in ("imdb", "reuters", "housing")}
+    r["pipeline"] = {"wall_s": round(secs, 1), "peak_rss_mb": round(rss),
+                     "imdb_test_accuracy": metrics["imdb"]["test"]["accuracy"],
+                     "reuters_test_accuracy": metrics["reuters"]["test"]["accuracy"],
+                     "housing_kfold_mean_mae": metrics["housing"]["kfold"]["mean_mae"],
+                     "housing_test_mae": metrics["housing"]["test"]["mae"]}
+    r["dvc_cache_mb"] = round(sum(f.stat().st_size for f in (work / ".dvc/cache").rglob("*") if f.is_file()) / 2**20, 1)
+
+    print("each stage alone ...", flush=True)
+    r["stages"] = {}
+    for stage in stages:
+        secs, rss, _ = timed(f"dvc repro -f -s {stage}", work, env)
+        r["stages"][stage] = {"wall_s": round(secs, 2), "peak_rss_mb": round(rss)}
+    r["max_stage_rss_mb"] = max(s["peak_rss_mb"] for s in r["stages"].values())
+    r["noop_repro_s"] = round(timed("dvc repro", work, env)[0], 2)
+    secs, _, out = timed("dvc exp run -S reuters.epochs=10", work, env)
+    r["exp_run_reuters_epochs_s"] = round(secs, 2)
+    r["exp_run_stages"] = re.findall(r"Running stage '([^']+)'", out)
+    r["encoding"] = encoding_speed()
+
+    b, p = r["book"], r["pipeline"]
+    r["ratios"] = {"wall": round(b["wall_s"] / p["wall_s"], 1), "peak_rss": round(b["peak_rss_mb"] / r["max_stage_rss_mb"], 1),
+                   "housing_kfold_500": round(b["sections_s"]["housing_kfold_500"] / r["stages"]["validate@housing"]["wall_s"], 1),
+                   "encoding": r["encoding"]["speedup"]}
+    shutil.rmtree(work.parent, ignore_errors=True)
+    Path(args.out).write_text(json.dumps(r, indent=2) + "\n")
+
+    print(f"\nmachine: {r['machine']}")
+    print(f"{'':28}{'book':>10}{'pipeline':>10}{'ratio':>8}")
+    print(f"{'wall time (s)':28}{b['wall_s']:>10}{p['wall_s']:>10}{r['ratios']['wall']:>7}x")
+    print(f"{'peak RSS, largest proc (MB)':28}{b['peak_rss_mb']:>10}{r['max_stage_rss_mb']:>10}{r['ratios']['peak_rss']:>7}x")
+    print(f"{'housing 500-epoch K-fold (s)':28}{b['sections_s']['housing_kfold_500']:>10}"
+          f"{r['stages']['validate@housing']['wall_s']:>10}{r['ratios']['housing_kfold_500']:>7}x")
+    print(f"{'IMDB multi-hot encoding (s)':28}{r['encoding']['book_s']:>10}{r['encoding']['ours_s']:>10}"
+          f"{r['ratios']['encoding']:>7}x  bit-identical: {r['encoding']['bit_identical']}")
+    for key in ("imdb_test_accuracy", "reuters_test_accuracy", "housing_kfold_mean_mae", "housing_test_mae"):
+        print(f"{key:28}{b[key]:>10.3f}{p[key]:>10.3f}")
+    print(f"DVC cache after a full run: {r['dvc_cache_mb']} MB; no-op dvc repro: {r['noop_repro_s']} s; "
+          f"dvc exp run -S reuters.epochs=10: {r['exp_run_reuters_epochs_s']} s ({', '.join(r['exp_run_stages'])})")
+    print("per stage (wall s / peak MB): " + ", ".join(f"{k} {v['wall_s']}/{v['peak_rss_mb']}" for k, v in r["stages"].items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The chapter's experiment loop, the DVC way: exp run/show, params and metrics diff, queue, a remote."""
+import json
+import time
+
+from tests.conftest import run, set_params
+
+
+def exp_rows(project):
+    """{experiment name: (params of params.yaml, metrics by file)} from `dvc exp show --json`."""
+    rows = {}
+    for commit in json.loads(run("dvc exp show --json", project).stdout):
+        for exp in [commit] + [e for group in commit.get("experiments") or [] for e in group["revs"]]:
+            data = (exp.get("data") or {})
+            name = exp.get("name") or exp.get("rev")
+            params = data.get("params", {}).get("params.yaml", {}).get("data", {})
+            metrics = {f: m.get("data", {}) for f, m in (data.get("metrics") or {}).items()}
+            rows[name] = (params, metrics)
+    return rows
+
+
+def test_exp_show_and_params_diff_list_params_and_metrics(clone, mirror):
+    run("dvc exp run -n two-epochs -S reuters.epochs=2", clone, env={"DATASETS_MIRROR": str(mirror)})
+    table = run("dvc exp show --no-pager --md", clone).stdout
+    for column in ("reuters.epochs", "test.accuracy", "test.mae", "kfold.mean_mae", "two-epochs"):
+        assert column in table, column
+    params, metrics = exp_rows(clone)["two-epochs"]
+    assert params["reuters"]["epochs"] == 2
+    assert 0 < metrics["data/metrics/reuters.json"]["test"]["accuracy"] <= 1
+    set_params(clone, **{"reuters.epochs": 3})
+    diff = json.loads(run("dvc params diff --json", clone).stdout)
+    assert diff["params.yaml"] == {"reuters.epochs": {"old": 1, "new": 3, "diff": 2}}
+
+
+def test_metrics_and_plots_diff_between_branches_without_a_remote(pipeline, mirror, tmp_path):
+    fresh = tmp_path / "fresh"
+    run(f"git clone -q {pipeline} {fresh}", tmp_path)         # no cache, no remote: only what git holds
+    before = json.loads((fresh / "data/metrics/reuters.json").read_text())
+    run("git switch -q -c fewer-epochs", fresh)
+    set_params(fresh, **{"reuters.epochs": 2})
+    run("dvc repro", fresh, env={"DATASETS_MIRROR": str(mirror)})
+    run("git add -A && git commit -qm 'reuters: 2 epochs'", fresh)
+    diff = json.loads(run("dvc metrics diff main fewer-epochs --json", fresh).stdout)
+    acc = diff["data/metrics/reuters.json"]["test.accuracy"]
+    after = json.loads((fresh / "data/metrics/reuters.json").read_text())
+    assert acc["old"] == before["test"]["accuracy"] and acc["new"] == after["test"]["accuracy"]
+    assert acc["old"] != acc["new"]
+    assert "data/metrics/imdb.json" not in diff                # nothing else changed
+    text = run("dvc metrics diff main fewer-epochs", fresh).stdout
+    assert "test.accuracy" in text and str(acc["old"])[:6] in text and str(acc["new"])[:6] in text
+    plots = json.loads(run("dvc plots diff main fewer-epochs --json", fresh).stdout)["data"]
+    [plot] = plots["data/train/reuters/history.json"]
+    values = plot["content"]["data"]["values"]
+    assert {v["rev"] for v in values} == {"main", "fewer-epochs"}
+    assert sorted(v["epoch"] for v in values if v["rev"] == "fewer-epochs") == [1, 2]
+    assert sorted(v["epoch"] for v in values if v["rev"] == "main") == [1]
+
+
+def test_queued_sweep_in_parallel_equals_runs_alone(clone, mirror):
+    env = {"DATASETS_MIRROR": str(mirror)}
+    run("dvc exp run --queue -S 'imdb.units=[16,16],[32,32]'", clone, env=env)
+    run("dvc queue start -j 2", clone, env=env)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = run("dvc queue status", clone).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert "Failed" not in status, run("dvc queue logs $(dvc queue status | awk '/Failed/{print $1}' | head -1)",
+                                       clone, check=False).stdout
+    run("dvc queue stop", clone, check=False)
+    rows = exp_rows(clone)
+    sweep = {tuple(p["imdb"]["units"]): m["data/metrics/imdb.json"]["test"] for name, (p, m) in rows.items()
+             if name != "workspace" and p.get("imdb", {}).get("units") in ([16, 16], [32, 32])
+             and "data/metrics/imdb.json" in m}
+    assert set(sweep) == {(16, 16), (32, 32)}
+    assert sweep[(16, 16)] != sweep[(32, 32)]
+    run("dvc exp run -S 'imdb.units=[32,32]'", clone, env=env)     # the same experiment, alone
+    alone = json.loads((clone / "data/metrics/imdb.json").read_text())["test"]
+    assert alone == sweep[(32, 32)]
+
+
+def test_push_to_a_remote_then_clone_pull_and_nothing_to_run(clone, mirror, tmp_path):
+    remote = tmp_path / "remote"
+    run(f"dvc remote add -d shared {remote} && git add .dvc/config && git commit -qm remote && dvc push -q", clone)
+    fresh = tmp_path / "fresh"
+    run(f"git clone -q {clone} {fresh}", tmp_path)
+    run("dvc pull -q", fresh)
+    for out in ("data/raw/imdb/imdb.npz", "data/encoded/reuters/train.npz", "data/split/housing.npz",
+                "data/model/reuters.keras", "data/validate/housing/summary.json", "data/params.ok"):
+        assert (fresh / out).read_bytes() == (clone / out).read_bytes(), out
+    proc = run("dvc repro", fresh)                       # no DATASETS_MIRROR: nothing may need the network
+    assert "Running stage" not in proc.stdout and "up to date" in proc.stdout
