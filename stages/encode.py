@@ -7,6 +7,7 @@ word ids of each sample, sorted) plus integer labels `y`; `multi_hot(...)` turns
 `vectorize_sequences` matrix bit for bit. Housing: the features normalized with the training mean/std
 (`train.npz`, `test.npz`) and those statistics (`stats.json`).
 """
+import json
 import sys
 from pathlib import Path
 
@@ -66,6 +67,16 @@ def load_sequences(raw_dir, task, p):
         flat, splits = keras_ids(*to_ragged(xs), p["num_words"])
         out[name] = (flat, splits, np.asarray(ys, dtype=np.int64))
     return out
+
+
+def load_word_index(raw_dir, task):
+    """{word: frequency rank} of keras's <task>_word_index.json, after checking its pin."""
+    name = f"{task}_word_index.json"
+    path = Path(raw_dir) / name
+    actual = io.sha256(path)
+    if actual != tasks.SHA256[name]:
+        raise SystemExit(f"{path}: sha256 mismatch: expected {tasks.SHA256[name]}, got {actual}")
+    return json.loads(path.read_text())
 
 
 def multi_hot_csr(flat, splits, num_words):

@@ -29,6 +29,8 @@ def summarize(spec, histories, table_epoch=None):
     curve = np.mean([h[watch] for h in histories], axis=0)
     best = int(np.argmin(curve))
     out = {"best_epoch": best + 1, f"best_{watch}": round(float(curve[best]), 6)}
+    if spec.metric != "mae":                  # and the validation accuracy at that epoch
+        out["best_val_accuracy"] = round(float(np.mean([h["val_accuracy"][best] for h in histories])), 6)
     if table_epoch:
         maes = [h["val_mae"][table_epoch - 1] for h in histories]
         out["kfold"] = {"epoch": table_epoch, "mean_mae": round(float(np.mean(maes)), 6),

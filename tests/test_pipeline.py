@@ -9,9 +9,10 @@ from stages import tasks
 from tests.conftest import run, set_params
 
 METRIC_KEYS = {
-    "imdb": {"test.loss", "test.accuracy", "test.random_baseline", "validate.best_epoch", "validate.best_val_loss"},
+    "imdb": {"test.loss", "test.accuracy", "test.random_baseline", "validate.best_epoch", "validate.best_val_loss",
+             "validate.best_val_accuracy"},
     "reuters": {"test.loss", "test.accuracy", "test.random_baseline", "validate.best_epoch",
-                "validate.best_val_loss"},
+                "validate.best_val_loss", "validate.best_val_accuracy"},
     "housing": {"test.mse", "test.mae", "test.random_baseline", "validate.best_epoch", "validate.best_val_mae",
                 "kfold.epoch", "kfold.mean_mae", "kfold.fold0_mae", "kfold.fold1_mae", "kfold.fold2_mae",
                 "kfold.fold3_mae"},
@@ -108,9 +109,9 @@ def test_each_param_key_changes_exactly_its_stages(pipeline):
 
 def test_exp_run_epochs_reruns_only_that_tasks_training(clone, mirror):
     proc = run("dvc exp run -S reuters.epochs=2", clone, env={"DATASETS_MIRROR": str(mirror)})
-    assert ran(proc) == {"params", "train@reuters", "evaluate@reuters"}
+    assert ran(proc) == {"params", "train@reuters", "evaluate@reuters", "predict@reuters"}
     proc = run("dvc exp run -S housing.epochs=3", clone, env={"DATASETS_MIRROR": str(mirror)})
-    assert ran(proc) == {"params", "train@housing", "evaluate@housing"}
+    assert ran(proc) == {"params", "train@housing", "evaluate@housing", "predict@housing"}
 
 
 def test_bad_param_stops_repro_and_keeps_outputs(clone, mirror):
