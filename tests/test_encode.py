@@ -74,15 +74,16 @@ sequences = st.lists(st.lists(st.integers(0, 300), max_size=40), min_size=1, max
 
 
 @settings(max_examples=200, deadline=None)
-@given(seqs=sequences, num_words=st.integers(4, 320))
-def test_property_encoding_equals_the_book_loop(seqs, num_words):
+@given(seqs=sequences, num_words=st.integers(4, 320), span=st.integers(1, 64))
+def test_property_encoding_equals_the_book_loop(seqs, num_words, span):
     xs = np.empty(len(seqs), dtype=object)
     xs[:] = seqs
     flat, splits = encode.keras_ids(*encode.to_ragged(xs), num_words)
     keras_like = [[1] + [w + 3 if w + 3 < num_words else 2 for w in s] for s in seqs]   # keras's list code
     assert ragged_rows(flat, splits) == keras_like
-    indptr, indices = encode.multi_hot_csr(flat, splits, num_words)
+    indptr, indices = encode.multi_hot_csr(flat, splits, num_words, span=span)   # rows encoded in many spans
     assert np.array_equal(encode.multi_hot(indptr, indices, num_words), vectorize_sequences(keras_like, num_words))
+    assert ragged_rows(indices, indptr) == [sorted(set(row)) for row in keras_like]  # canonical CSR
 
 
 @settings(max_examples=200, deadline=None)
