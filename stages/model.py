@@ -4,17 +4,34 @@
 `model.fit(x, y, epochs, batch_size, validation_data=...)` does -- shuffle every epoch, rmsprop steps on
 mini-batches, per-epoch mean training loss/metric and validation loss/metric -- but runs each epoch as one
 `tf.function`, so a 303-sample housing epoch costs milliseconds instead of Keras's per-epoch overhead.
-Multi-hot inputs stay sparse: a batch is a tf.SparseTensor of the samples' word ids, and the first Dense
-layer's product with the 0/1 rows is `tf.sparse.sparse_dense_matmul` (the sum of the kernel rows of the
-words present). The saved model is the book's plain Sequential, taking dense 0/1 rows.
+It trains K models of one shape side by side (the housing K-fold): their weights are stacked along a first
+axis (kernels [K, in, out]), so each step is one set of ops for all K runs, and each run still gets exactly
+its own gradients and RMSprop updates.
+Multi-hot inputs stay sparse: a batch is a tf.RaggedTensor of the samples' word ids, and the first Dense
+layer's product with the 0/1 rows is an embedding-bag sum: the kernel rows of the words present, added in
+word-id order (`tf.gather` + `tf.math.unsorted_segment_sum`; bit for bit the sums of
+`tf.sparse.sparse_dense_matmul`, a little faster). The saved model is the book's plain Sequential, taking
+dense 0/1 rows.
 """
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import keras  # noqa: E402
+
+# Keras imports matplotlib.pyplot when it loads, only for its image-gallery helper: 1-2 s of every training
+# process on a 2-core machine. Training never plots, so hide matplotlib while TensorFlow and Keras load
+# (keras then leaves that helper disabled) and let later imports in this process load it as usual.
+_hide = "matplotlib" not in sys.modules
+if _hide:
+    sys.modules["matplotlib"] = None
+try:
+    import tensorflow as tf  # noqa: E402
+    import keras  # noqa: E402
+finally:
+    if _hide:
+        del sys.modules["matplotlib"]
 
 from stages import tasks  # noqa: E402
 
@@ -65,25 +82,41 @@ class Inputs:
             self.width, self.ids, self.n = x.shape[1], tf.constant(x.astype(np.float32)), len(x)
         self.sparse = "indptr" in data
 
-    def take(self, idx):
-        """Rows `idx`: a dense float32 batch, or for multi-hot rows a SparseTensor of their 1s."""
-        rows = tf.gather(self.ids, idx)
-        if not self.sparse:
-            return rows
-        coo = rows.to_sparse()            # values: word ids at [row, position]; ids are sorted within a row
-        return tf.SparseTensor(tf.stack([coo.indices[:, 0], coo.values], axis=1),
-                               tf.ones_like(coo.values, dtype=tf.float32),
-                               tf.stack([coo.dense_shape[0], tf.constant(self.width, tf.int64)]))
 
 
-def forward(model, x, training=False):
-    """model(x) for a dense batch; for a SparseTensor batch the same layers, the first one as a sparse product."""
-    if not isinstance(x, tf.SparseTensor):
-        return model(x, training=training)
-    first, *rest = model.layers
-    h = first.activation(tf.sparse.sparse_dense_matmul(x, first.kernel) + first.bias)
-    for layer in rest:
-        h = layer(h, training=training)
+def batches(runs):
+    """`take(idx)` for K runs' `Inputs`: idx [K, B] (each run's own sample indices) -> a dense batch
+    [K, B, width], or for multi-hot rows (one run) a RaggedTensor of the B samples' word ids."""
+    if runs[0].sparse:
+        if len(runs) != 1:
+            raise ValueError("multi-hot inputs train one run at a time")
+        ids = runs[0].ids
+        return lambda idx: tf.gather(ids, idx[0])
+    rows = tf.stack([x.ids for x in runs])
+    return lambda idx: tf.gather(rows, idx, batch_dims=1)
+
+
+def stack(models):
+    """The Dense layers of K same-shaped models as (kernel [K, in, out], bias [K, 1, out], activation) triples
+    of new variables holding their weights."""
+    return [(keras.Variable(np.stack([m.layers[i].kernel.numpy() for m in models])),
+             keras.Variable(np.stack([m.layers[i].bias.numpy() for m in models])[:, None]),
+             models[0].layers[i].activation) for i in range(len(models[0].layers))]
+
+
+def forward(layers, x):
+    """What each stacked model computes on its batch: [K, B, outputs]. Each layer is keras's Dense.call,
+    activation(x @ kernel + bias), with keras's ops (for one run: bit for bit what the Dense layer computes).
+    For a batch of word ids the first product is an embedding bag: row i of `multi_hot @ kernel` is the sum
+    of the kernel rows of row i's word ids."""
+    (kernel, bias, activation), *rest = layers
+    if isinstance(x, tf.RaggedTensor):  # one run
+        bag = tf.math.unsorted_segment_sum(tf.gather(kernel[0], x.values), x.value_rowids(), x.nrows())
+        h = activation((bag + bias[0])[None])
+    else:
+        h = activation(keras.ops.add(keras.ops.matmul(x, kernel), bias))
+    for kernel, bias, activation in rest:
+        h = activation(keras.ops.add(keras.ops.matmul(h, kernel), bias))
     return h
 
 
@@ -92,63 +125,73 @@ def _metric(name, y, pred):
     if name == "mae":
         return tf.reduce_mean(tf.abs(y - pred), axis=-1)
     if pred.shape[-1] == 1:                                   # sigmoid head: threshold 0.5
-        return tf.cast(tf.equal(tf.cast(y[:, 0] > 0.5, tf.int32), tf.cast(pred[:, 0] > 0.5, tf.int32)), tf.float32)
-    labels = tf.argmax(y, axis=-1) if len(y.shape) == 2 else tf.cast(y, tf.int64)
+        return tf.cast(tf.equal(tf.cast(y[..., 0] > 0.5, tf.int32), tf.cast(pred[..., 0] > 0.5, tf.int32)),
+                       tf.float32)
+    labels = tf.argmax(y, axis=-1) if y.shape.rank == pred.shape.rank else tf.cast(y, tf.int64)
     return tf.cast(tf.equal(labels, tf.argmax(pred, axis=-1)), tf.float32)
 
 
-def fit(model, spec, x, y, *, epochs, batch_size, seed, validation=None, on_epoch=None):
-    """Train `model` in place like keras's fit; returns the history dict (one list per metric)."""
-    y = tf.constant(y)
-    metric, loss_fn = spec.metric, model.loss
-    loss_fn = keras.losses.get(loss_fn)
-    variables = model.trainable_variables
-    model.optimizer.build(variables)
-    n, bs = x.n, batch_size
-    n_batches = -(-n // bs)
+def fit(models, spec, xs, ys, *, epochs, batch_size, seeds, validation=None):
+    """Train K same-shaped models side by side, each as keras's fit would train it alone on its own data
+    (xs[k]: `Inputs`, ys[k]: targets; shuffled each epoch by RandomState(seeds[k])); validation: K
+    (inputs, targets) pairs, all runs of equal sizes. The loss is the sum of the K runs' mean losses, so each
+    run's gradient is its own, and the optimizer updates elementwise. Returns one history dict per model and
+    leaves each run's weights and optimizer state in its model."""
+    k, bs, n, metric = len(models), batch_size, xs[0].n, spec.metric
+    if any(x.n != n for x in xs) or (validation and any(v.n != validation[0][0].n for v, _ in validation)):
+        raise ValueError("runs trained side by side need equal sample counts")
+    layers = stack(models)
+    variables = [v for kernel, bias, _ in layers for v in (kernel, bias)]
+    optimizer = models[0].optimizer.from_config(models[0].optimizer.get_config())
+    optimizer.build(variables)
+    loss_fn = keras.losses.get(models[0].loss)
 
     def score(yb, pred):
-        return tf.reduce_mean(loss_fn(yb, pred)), tf.reduce_mean(_metric(metric, yb, pred))
+        """Each run's mean loss and metric over its batch: [2, K]."""
+        return tf.stack([tf.reduce_mean(loss_fn(yb, pred), axis=1),
+                         tf.reduce_mean(_metric(metric, yb, pred), axis=1)])
 
-    @tf.function
-    def train_epoch(order):
-        total = tf.zeros(2)
-        for i in tf.range(n_batches):
-            idx = order[i * bs: tf.minimum((i + 1) * bs, n)]
-            xb, yb = x.take(idx), tf.gather(y, idx)
+    def epoch_of(take, y, size, order, train):
+        """One pass over batches of `size` samples in `order` [K, size]; training steps if `train`."""
+        def step(i, total):
+            idx = order[:, i * bs: tf.minimum((i + 1) * bs, size)]
+            yb = tf.gather(y, idx, batch_dims=1)
             with tf.GradientTape() as tape:
-                pred = forward(model, xb, training=True)
-                loss, m = score(yb, pred)
-            model.optimizer.apply(tape.gradient(loss, variables), variables)
-            total += tf.cast(tf.shape(idx)[0], tf.float32) * tf.stack([loss, m])
-        return total / n
+                scores = score(yb, forward(layers, take(idx)))
+                loss = tf.reduce_sum(scores[0])
+            if train:
+                grads = tape.gradient(loss, variables)
+                optimizer.apply([tf.convert_to_tensor(g) for g in grads], variables)  # the kernel's: dense
+            return i + 1, total + tf.cast(tf.shape(idx)[1], tf.float32) * scores
+        _, total = tf.while_loop(lambda i, _: i < -(-size // bs), step, (tf.constant(0), tf.zeros([2, k])))
+        return total / size
 
-    if validation is not None:
-        vx, vy = validation[0], tf.constant(validation[1])
+    take, y = batches(xs), tf.stack([tf.constant(t) for t in ys])
+    train_epoch = tf.function(lambda order: epoch_of(take, y, n, order, True), autograph=False)
+    if validation:
+        vx, vy = [v[0] for v in validation], tf.stack([tf.constant(v[1]) for v in validation])
+        vtake, nv = batches(vx), vx[0].n
+        in_order = tf.tile(tf.range(nv, dtype=tf.int64)[None], [k, 1])
+        evaluate = tf.function(lambda: epoch_of(vtake, vy, nv, in_order, False), autograph=False)
 
-        @tf.function
-        def evaluate():
-            total = tf.zeros(2)
-            for i in tf.range(-(-vx.n // bs)):
-                idx = tf.range(i * bs, tf.minimum((i + 1) * bs, vx.n))
-                yb = tf.gather(vy, idx)
-                pred = forward(model, vx.take(idx))
-                total += tf.cast(tf.shape(idx)[0], tf.float32) * tf.stack(score(yb, pred))
-            return total / vx.n
-
-    history = {"loss": [], metric: []} | ({"val_loss": [], f"val_{metric}": []} if validation else {})
-    rng = np.random.RandomState(seed)
-    for epoch in range(epochs):
-        loss, m = train_epoch(tf.constant(rng.permutation(n))).numpy().tolist()
-        history["loss"].append(loss)
-        history[metric].append(m)
-        if validation is not None:
-            vloss, vm = evaluate().numpy().tolist()
-            history["val_loss"].append(vloss)
-            history[f"val_{metric}"].append(vm)
-        if on_epoch:
-            on_epoch(epoch, {k: v[-1] for k, v in history.items()})
-    return history
+    histories = [{"loss": [], metric: []} | ({"val_loss": [], f"val_{metric}": []} if validation else {})
+                 for _ in models]
+    rngs = [np.random.RandomState(seed) for seed in seeds]
+    for _ in range(epochs):
+        logs = [train_epoch(tf.constant(np.stack([rng.permutation(n) for rng in rngs])))]
+        if validation:
+            logs.append(evaluate())
+        for history, values in zip(histories, np.concatenate([t.numpy() for t in logs]).T.tolist()):
+            for key, value in zip(history, values):
+                history[key].append(value)
+    for i, model in enumerate(models):     # run i's weights and optimizer state (saved with the model)
+        for layer, (kernel, bias, _) in zip(model.layers, layers):
+            layer.kernel.assign(kernel[i])
+            layer.bias.assign(bias[i, 0])
+        model.optimizer.build(model.trainable_variables)
+        for mine, stacked in zip(model.optimizer.variables, optimizer.variables):
+            mine.assign(tf.reshape(stacked[i], mine.shape) if len(stacked.shape) else stacked)
+    return histories
 
 
 def save(model, path):

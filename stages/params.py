@@ -5,6 +5,7 @@ so a stage cannot depend on a key DVC does not track for it. Keys come back with
 `load("train", "reuters")["epochs"]` is `reuters.epochs`. A bad value exits with one line:
 `params.yaml: reuters.epochs must be an integer >= 1, got -1`.
 """
+import functools
 import re
 from pathlib import Path
 
@@ -78,9 +79,20 @@ CHECKS = {
 }
 
 
+def read_yaml(path):
+    """A YAML file's contents, parsed once per process and text (libyaml's C parser where PyYAML has it).
+    Callers must not modify the result."""
+    return _parse(Path(path).read_text())
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(text):
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def declared(stage, task, dvc_yaml="dvc.yaml"):
     """The params keys dvc.yaml declares for stage `<stage>@<task>`, e.g. ['seed', 'reuters.epochs']."""
-    doc = yaml.safe_load(Path(dvc_yaml).read_text())
+    doc = read_yaml(dvc_yaml)
     item = {}
     for entry in doc.get("vars", []):
         if isinstance(entry, dict) and "tasks" in entry:
@@ -102,7 +114,7 @@ def check(key, value, task):
 def check_all(params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
     """Validate every key every stage declares (the `params` stage): one line and exit 1 on the first bad one."""
     from stages.tasks import TASKS
-    doc = yaml.safe_load(Path(dvc_yaml).read_text())
+    doc = read_yaml(dvc_yaml)
     for stage, body in doc["stages"].items():
         if "foreach" in body:
             for task in TASKS:
@@ -113,7 +125,7 @@ def load(stage, task, params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
     """Validated values of exactly the keys `<stage>@<task>` declares, keyed without the task prefix."""
     from stages.tasks import get
     get(task)
-    values = yaml.safe_load(Path(params_yaml).read_text()) or {}
+    values = read_yaml(params_yaml) or {}
     out = {}
     for key in declared(stage, task, dvc_yaml):
         node = values

@@ -15,8 +15,8 @@ def main(task):
     M.seed_everything(p["seed"])
     x = M.Inputs(data)
     model = M.build(spec, p, x.width)
-    history = M.fit(model, spec, x, M.targets(spec, p, data["y"]), epochs=p["epochs"],
-                    batch_size=p["batch_size"], seed=p["seed"])
+    history, = M.fit([model], spec, [x], [M.targets(spec, p, data["y"])], epochs=p["epochs"],
+                     batch_size=p["batch_size"], seeds=[p["seed"]])
     print(f"train@{task}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()))
     M.save(model, f"data/model/{task}.keras")
     io.write_json(f"data/train/{task}/history.json",

@@ -7,9 +7,7 @@ Housing: K-fold, one fresh model per fold for `kfold_epochs`, validating every e
 each fold after `kfold_table_epoch` epochs is the book's first K-fold table (same runs, read at that epoch).
 Writes data/validate/<task>/history.json (per-epoch means over folds) and summary.json (best epoch, folds).
 """
-import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -49,18 +47,16 @@ def main(task):
     y = M.targets(spec, p, data["y"])
     M.seed_everything(p["seed"])
     folds = range(int(fold.max()) + 1)
-    runs = []
+    models, xs, ys, val = [], [], [], []
     for f in folds:                            # models built in fold order: the seeded initial weights
-        train, val = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        x = M.Inputs(data, train)
-        runs.append((M.build(spec, p, x.width), x, y[train], M.Inputs(data, val), y[val], p["seed"] + f))
-
-    def run(model, x, y_train, x_val, y_val, seed):
-        return M.fit(model, spec, x, y_train, epochs=epochs, batch_size=p["batch_size"], seed=seed,
-                     validation=(x_val, y_val))
-    # Folds are independent runs: two at a time keep both cores busy (each step is tiny for housing).
-    with ThreadPoolExecutor(max_workers=min(len(runs), os.cpu_count() or 1)) as pool:
-        histories = list(pool.map(lambda r: run(*r), runs))
+        train, held_out = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        xs.append(M.Inputs(data, train))
+        ys.append(y[train])
+        val.append((M.Inputs(data, held_out), y[held_out]))
+        models.append(M.build(spec, p, xs[-1].width))
+    # The K folds (equal sizes: len(train) // k each) train side by side in one graph.
+    histories = M.fit(models, spec, xs, ys, epochs=epochs, batch_size=p["batch_size"],
+                      seeds=[p["seed"] + f for f in folds], validation=val)
     for f, h in zip(folds, histories):
         print(f"validate@{task}: fold {f}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in h.items()))
     io.write_json(f"data/validate/{task}/history.json", mean_history(histories))
