@@ -13,6 +13,7 @@ word-id order (`tf.gather` + `tf.math.unsorted_segment_sum`; bit for bit the sum
 `tf.sparse.sparse_dense_matmul`, a little faster). The saved model is the book's plain Sequential, taking
 dense 0/1 rows.
 """
+import gc
 import os
 import sys
 
@@ -20,18 +21,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-# Keras imports matplotlib.pyplot when it loads, only for its image-gallery helper: 1-2 s of every training
-# process on a 2-core machine. Training never plots, so hide matplotlib while TensorFlow and Keras load
-# (keras then leaves that helper disabled) and let later imports in this process load it as usual.
+# Loading TensorFlow is most of a training stage's start-up; two things cut it by ~2.5 s on a 2-core machine:
+# - Keras imports matplotlib.pyplot when it loads, only for its image-gallery helper (1-2 s). Training never
+#   plots, so matplotlib is hidden while TensorFlow and Keras load (Keras then leaves that helper disabled)
+#   and later imports in this process load it as usual.
+# - Python's cyclic garbage collector keeps re-scanning the hundreds of thousands of objects the import
+#   creates, there and again while tracing the training functions: it is off during the import, and what
+#   the import made is then frozen (gc.freeze: never scanned again; none of it is garbage).
 _hide = "matplotlib" not in sys.modules
 if _hide:
     sys.modules["matplotlib"] = None
+_collecting = gc.isenabled()
+gc.disable()
 try:
     import tensorflow as tf  # noqa: E402
     import keras  # noqa: E402
 finally:
     if _hide:
         del sys.modules["matplotlib"]
+    if _collecting:
+        gc.enable()
+    gc.freeze()
 
 from stages import tasks  # noqa: E402
 
