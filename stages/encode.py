@@ -86,7 +86,7 @@ def multi_hot_csr(flat, splits, num_words, span=1 << 18):
 
     Rows are cut into spans of about `span` ids, encoded independently on every core (numpy releases the GIL).
     """
-    cuts = np.unique(np.append(np.searchsorted(splits, np.arange(0, splits[-1], span)), len(splits) - 1))
+    cuts = np.unique(np.concatenate([[0], np.searchsorted(splits, np.arange(0, splits[-1], span)), [len(splits) - 1]]))
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         parts = list(pool.map(lambda a, b: _distinct_sorted(flat, splits[a:b + 1], num_words), cuts[:-1], cuts[1:]))
     counts = np.concatenate([[0]] + [c for c, _ in parts])
@@ -96,21 +96,24 @@ def multi_hot_csr(flat, splits, num_words, span=1 << 18):
 
 
 def _distinct_sorted(flat, splits, num_words):
-    """(per-row count, ids) of rows splits[0]..splits[-1]: each (row, id) is one integer key row * num_words + id;
-    sorting the keys and dropping repeats leaves exactly the ones of the book's matrix, in row-major order."""
-    n = len(splits) - 1
-    key_type = np.uint32 if n * num_words < 2**32 else np.uint64          # 32-bit keys sort twice as fast
-    offsets = np.arange(n + 1, dtype=key_type) * key_type(num_words)
-    keys = np.repeat(offsets[:-1], np.diff(splits))
-    np.add(keys, flat[splits[0]:splits[-1]], out=keys, casting="unsafe")  # ids < num_words: no overflow
+    """(per-row count, ids) of rows splits[0]..splits[-1]: each (row, id) is one integer key (row << bits) | id;
+    sorting the keys and dropping repeats leaves exactly the ones of the book's matrix, in row-major order.
+    A row's keys sort into the row's own positions, so the ids are the keys' low bits and a row's count is
+    the number of keys kept there."""
+    n, lengths = len(splits) - 1, np.diff(splits)
+    bits = max(int(num_words - 1).bit_length(), 1)
+    key_type = np.uint32 if n << bits <= 2**32 else np.uint64              # 32-bit keys sort twice as fast
+    keys = np.repeat(np.arange(n, dtype=key_type) << key_type(bits), lengths)
+    np.bitwise_or(keys, flat[splits[0]:splits[-1]], out=keys, casting="unsafe")  # ids < num_words <= 1 << bits
     keys.sort()
     keep = np.empty(len(keys), dtype=bool)
     keep[:1] = True
-    np.not_equal(keys[1:], keys[:-1], out=keep[1:])                       # np.unique without its hash path
-    keys = np.compress(keep, keys)
-    counts = np.diff(np.searchsorted(keys, offsets))
-    keys -= np.repeat(offsets[:-1], counts)                               # back to word ids
-    return counts, keys.astype(np.uint16 if num_words <= 1 << 16 else np.int32)
+    np.not_equal(keys[1:], keys[:-1], out=keep[1:])                         # np.unique without its hash path
+    ids = np.bitwise_and(keys, key_type((1 << bits) - 1)).astype(np.uint16 if num_words <= 1 << 16 else np.int32)
+    counts = np.zeros(n, dtype=np.int64)
+    rows = lengths > 0                                                      # reduceat needs non-empty rows
+    counts[rows] = np.add.reduceat(keep.view(np.uint8), (splits[:-1] - splits[0])[rows], dtype=np.int64)
+    return counts, np.compress(keep, ids)
 
 
 def multi_hot(indptr, indices, num_words, rows=None, dtype=np.float64):

@@ -6,7 +6,7 @@ mini-batches, per-epoch mean training loss/metric and validation loss/metric -- 
 `tf.function`, so a 303-sample housing epoch costs milliseconds instead of Keras's per-epoch overhead.
 It trains K models of one shape side by side (the housing K-fold): their weights are stacked along a first
 axis (kernels [K, in, out]), so each step is one set of ops for all K runs, and each run still gets exactly
-its own gradients and RMSprop updates.
+its own gradients and optimizer updates.
 Multi-hot inputs stay sparse: a batch is a tf.RaggedTensor of the samples' word ids, and the first Dense
 layer's product with the 0/1 rows is an embedding-bag sum: the kernel rows of the words present, added in
 word-id order (`tf.gather` + `tf.math.unsorted_segment_sum`; bit for bit the sums of

@@ -87,6 +87,17 @@ def test_property_encoding_equals_the_book_loop(seqs, num_words, span):
 
 
 @settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(st.integers(0, 88583), max_size=20), min_size=1, max_size=20),
+       span=st.integers(1, 64))
+def test_property_csr_of_any_rows(rows, span):
+    """Empty rows, repeats, ids past 16 bits (IMDB's whole vocabulary): each row's distinct ids, sorted."""
+    flat = np.array([i for row in rows for i in row], dtype=np.int64)
+    splits = np.cumsum([0] + [len(row) for row in rows])
+    indptr, indices = encode.multi_hot_csr(flat, splits, 88584, span=span)
+    assert ragged_rows(indices, indptr) == [sorted(set(row)) for row in rows]
+
+
+@settings(max_examples=200, deadline=None)
 @given(train=st.integers(2, 40), test=st.integers(1, 10), cols=st.integers(1, 5), seed=st.integers(0, 999))
 def test_property_normalize_uses_training_statistics_only(train, test, cols, seed):
     rng = np.random.default_rng(seed)
