@@ -1,4 +1,5 @@
-"""Small, dependency-free file helpers: atomic writes, hashing, and a pickle-safe .npz reader."""
+"""Small file helpers: atomic writes, hashing, and a pickle-safe .npz reader. numpy loads only when an .npz is
+read or written (the `params` and `download` stages never need it)."""
 import contextlib
 import hashlib
 import io
@@ -8,8 +9,6 @@ import pickle
 import tempfile
 import zipfile
 from pathlib import Path
-
-import numpy as np
 
 
 @contextlib.contextmanager
@@ -44,6 +43,7 @@ def read_json(path):
 
 
 def write_npz(path, **arrays):
+    import numpy as np
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
@@ -51,6 +51,7 @@ def write_npz(path, **arrays):
 
 def read_npz(path):
     """Plain numeric arrays only (our own outputs): never unpickles."""
+    import numpy as np
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
 
@@ -75,6 +76,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
 
 def _read_npy(fp):
+    import numpy as np
     major, _ = np.lib.format.read_magic(fp)
     read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
     shape, fortran, dtype = read_header(fp)     # (the 3.0 header differs from 2.0 only in its text encoding)

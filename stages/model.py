@@ -8,10 +8,9 @@ It trains K models of one shape side by side (the housing K-fold): their weights
 axis (kernels [K, in, out]), so each step is one set of ops for all K runs, and each run still gets exactly
 its own gradients and optimizer updates.
 Multi-hot inputs stay sparse: a batch is a tf.RaggedTensor of the samples' word ids, and the first Dense
-layer's product with the 0/1 rows is an embedding-bag sum: the kernel rows of the words present, added in
-word-id order (`tf.gather` + `tf.math.unsorted_segment_sum`; bit for bit the sums of
-`tf.sparse.sparse_dense_matmul`, and faster: see `embedding_bag`). The saved model is the book's plain Sequential, taking
-dense 0/1 rows.
+layer's product with the 0/1 rows is an embedding-bag sum of the kernel rows of the words present
+(`embedding_bag`: to float rounding what `tf.sparse.sparse_dense_matmul` computes, and faster). The saved
+model is the book's plain Sequential, taking dense 0/1 rows.
 """
 import gc
 import os
@@ -132,12 +131,14 @@ def forward(layers, x):
 @tf.custom_gradient
 def embedding_bag(kernel, ids, splits):
     """multi_hot @ kernel for the rows that `splits` cuts `ids` into: each row's sum of the kernel rows of its
-    word ids, in id order. Each id's row is a binary search of the row starts (RaggedTensor.value_rowids
-    builds a [rows, longest row] mask instead). The kernel's gradient is what TF derives for gather +
-    unsorted_segment_sum, bit for bit, minus the masking of negative segment ids (there are none here) that
-    TF's gradient of the latter adds: a third of a Reuters training step."""
+    word ids. Forward: tf.sparse.segment_sum, which gathers and adds in one pass (gather +
+    unsorted_segment_sum wrote and re-read every gathered row; it adds in another order, so the sums agree
+    to float rounding, not bit for bit). Each id's row is a binary search of the row starts
+    (RaggedTensor.value_rowids builds a [rows, longest row] mask). The kernel's gradient is the gather of
+    each id's row gradient, as IndexedSlices (the same bits as TF's gradient of sparse_dense_matmul); TF's
+    own gradients here add masking or de-duplication that cost up to a third of a Reuters training step."""
     rows = tf.searchsorted(splits[1:], tf.range(splits[-1]), side="right", out_type=splits.dtype)
-    bag = tf.math.unsorted_segment_sum(tf.gather(kernel, ids), rows, tf.size(splits, out_type=splits.dtype) - 1)
+    bag = tf.sparse.segment_sum(kernel, ids, rows, num_segments=tf.size(splits, out_type=splits.dtype) - 1)
 
     def grad(d_bag):
         return tf.IndexedSlices(tf.gather(d_bag, rows), ids, tf.shape(kernel, out_type=ids.dtype)), None, None
