@@ -7,11 +7,12 @@ mini-batches, per-epoch mean training loss/metric and validation loss/metric -- 
 It trains K models of one shape side by side (the housing K-fold): their weights are stacked along a first
 axis (kernels [K, in, out]), so each step is one set of ops for all K runs, and each run still gets exactly
 its own gradients and optimizer updates.
-Multi-hot inputs stay sparse: a batch is a tf.RaggedTensor of the samples' word ids, and the first Dense
-layer's product with the 0/1 rows is an embedding-bag sum of the kernel rows of the words present
-(`embedding_bag`: to float rounding what `tf.sparse.sparse_dense_matmul` computes, and faster). The saved
-model is the book's plain Sequential, taking dense 0/1 rows.
+Multi-hot inputs stay sparse: each epoch's batches are the samples' word ids, laid out by `bags` (numpy)
+before the epoch runs, and the first Dense layer's product with the 0/1 rows is an embedding-bag sum of the
+kernel rows of the words present (`embedding_bag`: to float rounding what `tf.sparse.sparse_dense_matmul`
+computes, and faster). The saved model is the book's plain Sequential, taking dense 0/1 rows.
 """
+import collections
 import gc
 import os
 import sys
@@ -72,37 +73,53 @@ def targets(spec, p, y):
 
 
 class Inputs:
-    """Training inputs on the TF side: dense rows, or multi-hot rows kept as CSR word ids."""
+    """Training inputs: dense rows as a TF constant, or multi-hot rows kept as numpy CSR word ids."""
 
     def __init__(self, data, rows=None):
-        if "indptr" in data:
-            indptr, indices = data["indptr"], data["indices"]
+        self.sparse = "indptr" in data
+        if self.sparse:
+            indptr, indices = data["indptr"].astype(np.int64), data["indices"]
             if rows is not None:      # restrict the CSR to `rows`
                 lengths = (indptr[1:] - indptr[:-1])[rows]
                 take = np.concatenate([np.arange(indptr[r], indptr[r + 1]) for r in rows]) if len(rows) else []
                 indptr = np.concatenate([[0], np.cumsum(lengths)])
                 indices = indices[np.asarray(take, dtype=np.int64)]
-            self.width = int(data["num_words"])
-            self.ids = tf.RaggedTensor.from_row_splits(tf.constant(indices.astype(np.int64)),
-                                                       tf.constant(indptr.astype(np.int64)))
-            self.n = len(indptr) - 1
+            self.width, self.indptr, self.indices, self.n = int(data["num_words"]), indptr, indices, len(indptr) - 1
         else:
             x = data["x"] if rows is None else data["x"][rows]
             self.width, self.ids, self.n = x.shape[1], tf.constant(x.astype(np.float32)), len(x)
-        self.sparse = "indptr" in data
 
+
+Bag = collections.namedtuple("Bag", "ids rows ids_by_id rows_by_id n")   # n: the batch's rows
+
+
+def bags(x, order, bs):
+    """One pass over multi-hot `Inputs` x in `order`, `bs` rows a batch, laid end to end for the compiled epoch
+    (numpy, ~20 ms a Reuters epoch): every batch's word ids row after row, each id's row within its batch, the
+    same two sorted by word id within each batch (stable), and where each batch starts."""
+    lengths = (x.indptr[1:] - x.indptr[:-1])[order]
+    begins = np.cumsum(lengths) - lengths
+    total = int(lengths.sum())
+    ids = x.indices[np.repeat(x.indptr[:-1][order] - begins, lengths) + np.arange(total)]
+    rows = np.repeat(np.arange(len(order), dtype=np.int32) % bs, lengths)
+    starts = np.append(begins[::bs], total)
+    key = ids.astype(np.uint16) if x.width <= 1 << 16 else ids       # 16-bit keys: numpy radix-sorts them
+    by_id = np.concatenate([np.argsort(key[a:b], kind="stable") + a for a, b in zip(starts[:-1], starts[1:])]
+                           or [np.zeros(0, np.int64)])
+    ids = ids.astype(np.int32)
+    return tuple(tf.constant(a) for a in (ids, rows, ids[by_id], rows[by_id], starts))
 
 
 def batches(runs):
-    """`take(idx)` for K runs' `Inputs`: idx [K, B] (each run's own sample indices) -> a dense batch
-    [K, B, width], or for multi-hot rows (one run) a RaggedTensor of the B samples' word ids."""
+    """`take(i, idx, fed)` for K runs' `Inputs`: batch i, idx [K, B] (each run's own sample indices) -> a dense
+    batch [K, B, width] gathered here, or for multi-hot rows (one run) batch i of `fed`, what `bags` laid
+    out for this pass."""
     if runs[0].sparse:
         if len(runs) != 1:
             raise ValueError("multi-hot inputs train one run at a time")
-        ids = runs[0].ids
-        return lambda idx: tf.gather(ids, idx[0])
+        return lambda i, idx, fed: Bag(*(a[fed[4][i]:fed[4][i + 1]] for a in fed[:4]), tf.shape(idx)[1])
     rows = tf.stack([x.ids for x in runs])
-    return lambda idx: tf.gather(rows, idx, batch_dims=1)
+    return lambda i, idx, fed: tf.gather(rows, idx, batch_dims=1)
 
 
 def stack(models):
@@ -119,8 +136,8 @@ def forward(layers, x):
     For a batch of word ids the first product is an embedding bag: row i of `multi_hot @ kernel` is the sum
     of the kernel rows of row i's word ids."""
     (kernel, bias, activation), *rest = layers
-    if isinstance(x, tf.RaggedTensor):  # one run
-        h = activation((embedding_bag(kernel[0], x.values, x.row_splits) + bias[0])[None])
+    if isinstance(x, Bag):  # one run
+        h = activation((embedding_bag(kernel[0], *x) + bias[0])[None])
     else:
         h = activation(keras.ops.add(keras.ops.matmul(x, kernel), bias))
     for kernel, bias, activation in rest:
@@ -129,19 +146,18 @@ def forward(layers, x):
 
 
 @tf.custom_gradient
-def embedding_bag(kernel, ids, splits):
-    """multi_hot @ kernel for the rows that `splits` cuts `ids` into: each row's sum of the kernel rows of its
-    word ids. Forward: tf.sparse.segment_sum, which gathers and adds in one pass (gather +
-    unsorted_segment_sum wrote and re-read every gathered row; it adds in another order, so the sums agree
-    to float rounding, not bit for bit). Each id's row is a binary search of the row starts
-    (RaggedTensor.value_rowids builds a [rows, longest row] mask). The kernel's gradient is the gather of
-    each id's row gradient, as IndexedSlices (the same bits as TF's gradient of sparse_dense_matmul); TF's
-    own gradients here add masking or de-duplication that cost up to a third of a Reuters training step."""
-    rows = tf.searchsorted(splits[1:], tf.range(splits[-1]), side="right", out_type=splits.dtype)
-    bag = tf.sparse.segment_sum(kernel, ids, rows, num_segments=tf.size(splits, out_type=splits.dtype) - 1)
+def embedding_bag(kernel, ids, rows, ids_by_id, rows_by_id, n):
+    """multi_hot @ kernel for a `Bag` of rows: each row's sum of the kernel rows of its word ids. Forward and
+    kernel gradient are each one sorted segment sum (tf.sparse.segment_sum gathers and adds in one pass): the
+    forward over the ids in row order, the gradient (the rows' gradients summed per word id) over the ids in
+    word-id order, which `bags` sorted outside the graph. The sums agree with sparse_dense_matmul's and its
+    gradient's to float rounding; TF's own gradients of these ops (masking, de-duplication, an unsorted
+    scatter into the whole kernel) took most of a Reuters training step."""
+    bag = tf.sparse.segment_sum(kernel, ids, rows, num_segments=n)
 
     def grad(d_bag):
-        return tf.IndexedSlices(tf.gather(d_bag, rows), ids, tf.shape(kernel, out_type=ids.dtype)), None, None
+        return (tf.sparse.segment_sum(d_bag, rows_by_id, ids_by_id, num_segments=tf.shape(kernel)[0]),
+                None, None, None, None, None)
     return bag, grad
 
 
@@ -176,34 +192,40 @@ def fit(models, spec, xs, ys, *, epochs, batch_size, seeds, validation=None):
         return tf.stack([tf.reduce_mean(loss_fn(yb, pred), axis=1),
                          tf.reduce_mean(_metric(metric, yb, pred), axis=1)])
 
-    def epoch_of(take, y, size, order, train):
-        """One pass over batches of `size` samples in `order` [K, size]; training steps if `train`."""
+    def epoch_of(take, y, size, order, fed, train):
+        """One pass over batches of `size` samples in `order` [K, size] (`fed`: the pass's multi-hot batches);
+        training steps if `train`."""
         def step(i, total):
             idx = order[:, i * bs: tf.minimum((i + 1) * bs, size)]
             yb = tf.gather(y, idx, batch_dims=1)
             with tf.GradientTape() as tape:
-                scores = score(yb, forward(layers, take(idx)))
+                scores = score(yb, forward(layers, take(i, idx, fed)))
                 loss = tf.reduce_sum(scores[0])
             if train:
                 grads = tape.gradient(loss, variables)
-                optimizer.apply([tf.convert_to_tensor(g) for g in grads], variables)  # the kernel's: dense
+                optimizer.apply(grads, variables)
             return i + 1, total + tf.cast(tf.shape(idx)[1], tf.float32) * scores
         _, total = tf.while_loop(lambda i, _: i < -(-size // bs), step, (tf.constant(0), tf.zeros([2, k])))
         return total / size
 
+    def feed(x, order):
+        return bags(x, order, bs) if x.sparse else ()
+
     take, y = batches(xs), tf.stack([tf.constant(t) for t in ys])
-    train_epoch = tf.function(lambda order: epoch_of(take, y, n, order, True), autograph=False)
+    train_epoch = tf.function(lambda order, fed: epoch_of(take, y, n, order, fed, True), autograph=False)
     if validation:
         vx, vy = [v[0] for v in validation], tf.stack([tf.constant(v[1]) for v in validation])
         vtake, nv = batches(vx), vx[0].n
-        in_order = tf.tile(tf.range(nv, dtype=tf.int64)[None], [k, 1])
-        evaluate = tf.function(lambda: epoch_of(vtake, vy, nv, in_order, False), autograph=False)
+        in_order, vfed = np.tile(np.arange(nv), [k, 1]), feed(vx[0], np.arange(nv))
+        evaluate = tf.function(lambda: epoch_of(vtake, vy, nv, tf.constant(in_order), vfed, False),
+                               autograph=False)
 
     histories = [{"loss": [], metric: []} | ({"val_loss": [], f"val_{metric}": []} if validation else {})
                  for _ in models]
     rngs = [np.random.RandomState(seed) for seed in seeds]
     for _ in range(epochs):
-        logs = [train_epoch(tf.constant(np.stack([rng.permutation(n) for rng in rngs])))]
+        order = np.stack([rng.permutation(n) for rng in rngs])
+        logs = [train_epoch(tf.constant(order), feed(xs[0], order[0]))]
         if validation:
             logs.append(evaluate())
         for history, values in zip(histories, np.concatenate([t.numpy() for t in logs]).T.tolist()):

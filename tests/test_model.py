@@ -42,12 +42,19 @@ def setup(task, seed=1):
     return spec, p, d, dense, x, M.build(spec, p, x.width), M.targets(spec, p, d["y"])
 
 
+def batch(x, idx, i=0, bs=None):
+    """Batch i of one pass over `x` in order `idx`, as the training loop takes it."""
+    bs = bs or len(idx)
+    fed = M.bags(x, np.asarray(idx), bs) if x.sparse else ()
+    return M.batches([x])(i, tf.constant(idx[i * bs:(i + 1) * bs], tf.int64)[None], fed)
+
+
 @pytest.mark.parametrize("task", CASES)
 def test_sparse_forward_equals_dense_model_call(task):
     spec, p, d, dense, x, model, y = setup(task)
-    idx = tf.constant([5, 0, 17, 299, 42], tf.int64)
-    ours = M.forward(M.stack([model]), M.batches([x])(idx[None]))[0].numpy()
-    ref = model(dense[idx.numpy()]).numpy()
+    idx = [5, 0, 17, 299, 42]
+    ours = M.forward(M.stack([model]), batch(x, idx))[0].numpy()
+    ref = model(dense[idx]).numpy()
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
 
 
@@ -108,23 +115,29 @@ def test_stacked_runs_train_as_each_would_alone(optimizer):
 
 
 def test_embedding_bag_is_sparse_dense_matmul():
-    """The multi-hot first layer against tf.sparse.sparse_dense_matmul on the 0/1 rows, an empty row included:
-    the same sums to float rounding, and the same kernel gradient bit for bit."""
+    """The multi-hot first layer against tf.sparse.sparse_dense_matmul on the 0/1 rows, batch by batch of a
+    shuffled pass (`bags`' layout), an empty row included: same sums and kernel gradient to float rounding."""
     spec, p, d, dense, x, model, y = setup("reuters")
     kernel = M.stack([model])[0][0]
-    batch = M.batches([x])(tf.constant([[3, 1, 4, 15, 9, 26, 5, 35]], tf.int64))
-    batch = tf.concat([batch[:2], tf.ragged.constant([[]], dtype=tf.int64), batch[2:]], axis=0)   # 9 rows
-    coo = batch.to_sparse()
-    sparse = tf.SparseTensor(tf.stack([coo.indices[:, 0], coo.values], axis=1), tf.ones_like(coo.values, tf.float32),
-                             [9, x.width])
-    g = tf.random.stateless_normal([9, kernel.shape[2]], seed=[1, 2])
-    with tf.GradientTape(persistent=True) as tape:
-        bag = M.embedding_bag(kernel[0], batch.values, batch.row_splits)
-        ref = tf.sparse.sparse_dense_matmul(sparse, kernel[0])
-    np.testing.assert_allclose(bag.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
-    assert not bag[2].numpy().any() and np.abs(ref.numpy()).min(axis=1)[[0, 1, 3]].all()
-    grads = [tf.convert_to_tensor(tape.gradient(out, kernel, output_gradients=g)).numpy() for out in (bag, ref)]
-    assert np.array_equal(*grads) and grads[0].any()
+    rows = [d["indices"][d["indptr"][r]:d["indptr"][r + 1]] for r in (3, 1, 4, 15, 9, 26, 5, 35)]
+    rows.insert(2, rows[0][:0])
+    x = M.Inputs({"indptr": np.cumsum([0] + [len(r) for r in rows]), "indices": np.concatenate(rows),
+                  "num_words": d["num_words"]})
+    order = [7, 2, 0, 8, 4, 1, 6, 3, 5]
+    for i, idx in enumerate([order[:4], order[4:8], order[8:]]):
+        bag = batch(x, order, i, bs=4)
+        multi_hot = np.zeros((len(idx), x.width), np.float32)
+        for j, r in enumerate(idx):
+            multi_hot[j, rows[r]] = 1
+        g = tf.random.stateless_normal([len(idx), kernel.shape[2]], seed=[1, i])
+        with tf.GradientTape(persistent=True) as tape:
+            ours = M.embedding_bag(kernel[0], *bag)
+            ref = tf.sparse.sparse_dense_matmul(tf.sparse.from_dense(multi_hot), kernel[0])
+        np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+        assert ours.numpy().any(axis=1).tolist() == [r != 2 for r in idx]          # the empty row is 0
+        grads = [tf.convert_to_tensor(tape.gradient(out, kernel, output_gradients=g)).numpy() for out in (ours, ref)]
+        np.testing.assert_allclose(*grads, rtol=1e-5, atol=1e-6)
+        assert grads[0].any()
 
 
 def test_multi_hot_runs_train_one_at_a_time():
