@@ -114,6 +114,30 @@ def test_stacked_runs_train_as_each_would_alone(optimizer):
     assert not np.allclose(stacked[0].get_weights()[0], stacked[1].get_weights()[0])   # runs stay apart
 
 
+@pytest.mark.parametrize("config", [{}, {"momentum": 0.5}, {"centered": True}])
+def test_fused_rmsprop_update_equals_keras_apply(config):
+    """The plain RMSprop takes TF's fused kernel (anything else Keras's own update): same variables, same
+    velocities (rows with a zero gradient decay too), same step count as Keras's optimizer.apply."""
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=shape).astype(np.float32) for shape in [(30, 4), (4,)]]
+    grads = [[rng.normal(size=w.shape).astype(np.float32) for w in start] for _ in range(5)]
+    for g in grads:
+        g[0][:10] = 0                                  # words absent from a batch
+    ours_vars, ref_vars = [keras.Variable(w) for w in start], [keras.Variable(w) for w in start]
+    ours, ref = (keras.optimizers.RMSprop(learning_rate=0.01, **config) for _ in range(2))
+    ours.build(ours_vars)
+    ref.build(ref_vars)
+    update = M.fused_update(ours, ours_vars)
+    graph = tf.function(update).get_concrete_function([tf.TensorSpec(w.shape) for w in start]).graph
+    assert ("ResourceApplyRMSProp" in {op.type for op in graph.get_operations()}) == (not config)
+    for g in grads:
+        update([tf.constant(a) for a in g])
+        ref.apply([tf.constant(a) for a in g], ref_vars)
+    assert int(ours.iterations.numpy()) == int(ref.iterations.numpy()) == len(grads)
+    for a, b in zip(ours_vars + ours.variables, ref_vars + ref.variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+
+
 def test_embedding_bag_is_sparse_dense_matmul():
     """The multi-hot first layer against tf.sparse.sparse_dense_matmul on the 0/1 rows, batch by batch of a
     shuffled pass (`bags`' layout), an empty row included: same sums and kernel gradient to float rounding."""
