@@ -62,6 +62,7 @@ def _num_words(key, v, task):
 # the data (val_size < training samples, k <= training samples) are checked by the stage that knows it.
 CHECKS = {
     "seed": _int(0, 2**31 - 1),
+    "replicates": _int(1, 32),
     "num_words": _num_words,
     "test_split": _float(0, 1, "a number strictly between 0 and 1"),
     "val_size": _int(1),
