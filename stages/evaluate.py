@@ -1,16 +1,19 @@
-"""evaluate: test-set metrics of the trained model, plus the validation summary, into data/metrics/<task>.json.
+"""evaluate: test-set metrics of the trained replicates and of their ensemble, plus the validation summary.
 
-    python -m stages.evaluate <task>
+    python -m stages.evaluate <task>    writes data/metrics/<task>.json and data/metrics/<task>_replicates.json
 
-Keys: `test.loss`, `test.accuracy` (IMDB, Reuters) or `test.mse`, `test.mae` (housing); `test.random_baseline`:
-the same metric for the test labels shuffled, as the book does for Reuters (~0.19); `validate.best_epoch`;
-housing `kfold.mean_mae` and `kfold.fold<i>_mae`. Runs the model with numpy (no TensorFlow).
+Headline keys (IMDB, Reuters `test.accuracy`, `test.loss`; housing `test.mae`, `test.mse`, `kfold.mean_mae`)
+are means over the replicates, each with `_std`, `_ci95_low`, `_ci95_high`, `_min`, `_max` (stages/stats.py).
+`test.ensemble_accuracy` / `test.ensemble_mae`: the replicates' predicted probabilities (prices) averaged, then
+scored once. `test.random_baseline`: the metric for the test labels shuffled, as the book does for Reuters
+(~0.19); `validate.best_epoch` and the fold table from the validation runs. <task>_replicates.json holds each
+replicate's value of every headline key (what `python -m stages.compare` tests). Runs with numpy (no TensorFlow).
 """
 import sys
 
 import numpy as np
 
-from stages import inference, io, params, tasks
+from stages import inference, io, params, stats, tasks
 
 
 def random_baseline(spec, y, seed):
@@ -22,13 +25,10 @@ def random_baseline(spec, y, seed):
     return float(np.mean(shuffled == y))
 
 
-def test_metrics(spec, model, test):
-    pred = (model.predict(indptr=test["indptr"], indices=test["indices"]) if spec.text
-            else model.predict(test["x"]))
-    y = test["y"]
+def test_metrics(spec, loss, y, pred):
     if spec.metric == "mae":
-        return {"mse": inference.loss("mse", y, pred), "mae": inference.loss("mae", y, pred)}
-    return {"loss": inference.loss(model.loss, y, pred), "accuracy": inference.accuracy(y, pred)}
+        return {"mae": inference.loss("mae", y, pred), "mse": inference.loss("mse", y, pred)}
+    return {"accuracy": inference.accuracy(y, pred), "loss": inference.loss(loss, y, pred)}
 
 
 def main(task):
@@ -36,13 +36,23 @@ def main(task):
     p = params.load("evaluate", task)
     test = io.read_npz(f"data/encoded/{task}/test.npz")
     summary = io.read_json(f"data/validate/{task}/summary.json")
-    metrics = {"test": test_metrics(spec, inference.Model(f"data/model/{task}.keras"), test)}
-    metrics["test"]["random_baseline"] = random_baseline(spec, test["y"], p["seed"])
-    metrics["test"] = {k: round(v, 6) for k, v in metrics["test"].items()}
-    metrics["validate"] = {k: v for k, v in summary.items() if k != "kfold"}
+    models = inference.Ensemble(f"data/model/{task}")
+    x = {"indptr": test["indptr"], "indices": test["indices"]} if spec.text else {"x": test["x"]}
+    preds = models.predict_each(**x)
+    each = [test_metrics(spec, models.loss, test["y"], pred) for pred in preds]
+    replicates = {f"test.{k}": [round(m[k], 6) for m in each] for k in each[0]}
+    metrics = {"test": {k: v for name in each[0] for k, v in stats.summary(name, [m[name] for m in each]).items()}}
+    ensemble = test_metrics(spec, models.loss, test["y"], np.mean(preds, axis=0, dtype=np.float64))
+    metrics["test"][f"ensemble_{spec.metric}"] = round(ensemble[spec.metric], 6)
+    metrics["test"]["random_baseline"] = round(random_baseline(spec, test["y"], p["seed"]), 6)
+    metrics["test"]["replicates"] = len(preds)
+    metrics["validate"] = {k: v for k, v in summary.items() if k not in ("kfold", "replicates", "per_replicate")}
     if "kfold" in summary:
         metrics["kfold"] = summary["kfold"]
+    replicates |= summary.get("per_replicate", {})
     io.write_json(f"data/metrics/{task}.json", metrics)
+    io.write_json(f"data/metrics/{task}_replicates.json",
+                  {"replicates": len(preds), "seeds": stats.seeds(p["seed"], len(preds)), **replicates})
     print(f"evaluate@{task}: {metrics}")
 
 

@@ -6,6 +6,7 @@ multi-hot input is never densified: its first layer is the sum of the kernel row
 """
 import json
 import zipfile
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -58,6 +59,25 @@ class Model:
                 h = ACTIVATIONS[act](h @ w + b)
             out.append(h)
         return np.concatenate(out) if out else np.zeros((0, self.layers[-1][0].shape[1]), np.float32)
+
+
+class Ensemble:
+    """The replicates of a task's model, data/model/<task>/replicate-<r>.keras: `predict` averages their
+    outputs (probabilities, or prices); `predict_each` gives each replicate's."""
+
+    def __init__(self, folder):
+        paths = sorted(Path(folder).glob("replicate-*.keras"), key=lambda p: int(p.stem.rpartition("-")[2]))
+        if not paths:
+            raise SystemExit(f"{folder}: no trained models (replicate-<r>.keras)")
+        self.models = [Model(p) for p in paths]
+        self.loss = self.models[0].loss
+        self.width = self.models[0].layers[0][0].shape[0]      # input width (num_words for multi-hot rows)
+
+    def predict_each(self, x=None, **csr):
+        return [m.predict(x, **csr) for m in self.models]
+
+    def predict(self, x=None, **csr):
+        return np.mean(self.predict_each(x, **csr), axis=0, dtype=np.float64).astype(np.float32)
 
 
 def _bag(z, rows, vectors):

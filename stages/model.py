@@ -4,17 +4,19 @@
 `model.fit(x, y, epochs, batch_size, validation_data=...)` does -- shuffle every epoch, rmsprop steps on
 mini-batches, per-epoch mean training loss/metric and validation loss/metric -- but runs each epoch as one
 `tf.function`, so a 303-sample housing epoch costs milliseconds instead of Keras's per-epoch overhead.
-It trains K models of one shape side by side (the housing K-fold): their weights are stacked along a first
-axis (kernels [K, in, out]), so each step is one set of ops for all K runs, and each run still gets exactly
-its own gradients and optimizer updates.
+It trains K models of one shape side by side (replicates, and the folds of a K-fold): their weights are
+stacked along a first axis (kernels [K, in, out]), so each step is one set of ops for all K runs, and each
+run still gets exactly its own shuffle, gradients and optimizer updates.
 Multi-hot inputs stay sparse: each epoch's batches are the samples' word ids, laid out by `bags` (numpy, in
 a thread while the previous epoch trains), and the first Dense layer's product with the 0/1 rows is an
 embedding-bag sum of the kernel rows of the words present (`embedding_bag`: to float rounding what
-`tf.sparse.sparse_dense_matmul` computes, and faster). The chapter's RMSprop steps run as TF's fused kernel
+`tf.sparse.sparse_dense_matmul` computes, and faster); K runs' first kernels are one [K * width, units]
+table, each run's word ids offset into its own block. The chapter's RMSprop steps run as TF's fused kernel
 (`fused_update`). The saved model is the book's plain Sequential, taking dense 0/1 rows.
 """
 import collections
 import concurrent.futures
+import copy
 import gc
 import os
 import sys
@@ -92,34 +94,73 @@ class Inputs:
             self.width, self.ids, self.n = x.shape[1], tf.constant(x.astype(np.float32)), len(x)
 
 
-Bag = collections.namedtuple("Bag", "ids rows ids_by_id rows_by_id n")   # n: the batch's rows
+Bag = collections.namedtuple("Bag", "ids perm lengths")     # a batch of K runs' multi-hot rows, see `bags`
 
 
-def bags(x, order, bs):
-    """One pass over multi-hot `Inputs` x in `order`, `bs` rows a batch, laid end to end for the compiled epoch
-    (numpy, ~20 ms a Reuters epoch): every batch's word ids row after row, each id's row within its batch, the
-    same two sorted by word id within each batch (stable), and where each batch starts."""
-    lengths = (x.indptr[1:] - x.indptr[:-1])[order]
-    begins = np.cumsum(lengths) - lengths
-    total = int(lengths.sum())
-    ids = x.indices[np.repeat(x.indptr[:-1][order] - begins, lengths) + np.arange(total)]
-    rows = np.repeat(np.arange(len(order), dtype=np.int32) % bs, lengths)
-    starts = np.append(begins[::bs], total)
-    key = ids.astype(np.uint16) if x.width <= 1 << 16 else ids       # 16-bit keys: numpy radix-sorts them
-    by_id = np.concatenate([np.argsort(key[a:b], kind="stable") + a for a, b in zip(starts[:-1], starts[1:])]
-                           or [np.zeros(0, np.int64)])
-    ids = ids.astype(np.int32)
-    return tuple(tf.constant(a) for a in (ids, rows, ids[by_id], rows[by_id], starts))
+def _together(xs, orders):
+    """K runs' multi-hot `Inputs` as one (the runs' own object when they share it, else their rows end to end)
+    and each run's order as rows of it: [K, n]."""
+    orders = np.asarray(orders)
+    if all(x is xs[0] for x in xs):
+        return xs[0], orders
+    x = copy.copy(xs[0])
+    x.indices = np.concatenate([v.indices for v in xs])
+    x.indptr = np.concatenate([[0]] + [v.indptr[1:] + o for v, o in
+                                       zip(xs, np.cumsum([0] + [len(v.indices) for v in xs[:-1]]))])
+    x.n = sum(v.n for v in xs)
+    return x, orders + np.cumsum([0] + [v.n for v in xs[:-1]])[:, None]
+
+
+def bags(xs, orders, bs):
+    """One pass of K runs over their multi-hot `Inputs` xs[k] in orders[k], `bs` rows a batch, laid out by numpy
+    for the compiled epoch. The K runs share one stacked kernel [K * width, units]: batch i holds run 0's rows
+    of its batch i, then run 1's, ..., and run k's word ids are offset by k * width into its own block of it.
+    Returns, end to end over the batches: the rows' word ids in row order (`ids`), the permutation that sorts
+    each batch's ids by (offset) word id, stably, as positions within the batch (`perm`), each row's id count
+    (`lengths`), and where each batch starts in `ids` and in `lengths`."""
+    x, orders = _together(xs, orders)
+    k, n = orders.shape
+    rows = np.concatenate([orders[:, a:a + bs].ravel() for a in range(0, n, bs)])   # batch by batch, runs inside
+    lengths = (x.indptr[1:] - x.indptr[:-1])[rows].astype(np.int32)
+    bounds = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])   # where each row's ids go
+    ids, perm = _aligned(bounds[-1]), _aligned(bounds[-1])
+    row_starts = np.append(np.arange(0, n, bs), n) * k                   # each batch's first row (of K * B)
+    starts = bounds[row_starts]                                          # and its first id
+    key = np.uint16 if x.width <= 1 << 16 else np.int32                  # 16-bit keys: numpy radix-sorts them
+    for i in range(len(row_starts) - 1):                                 # batch by batch: small temporaries
+        size = (row_starts[i + 1] - row_starts[i]) // k
+        for r in range(k):                                               # run r's block, sorted by word id
+            a, b = row_starts[i] + r * size, row_starts[i] + (r + 1) * size
+            words = x.indices[np.repeat(x.indptr[rows[a:b]] - bounds[a:b], lengths[a:b])
+                              + np.arange(bounds[a], bounds[b])]
+            ids[bounds[a]:bounds[b]] = words.astype(np.int32) + r * x.width
+            perm[bounds[a]:bounds[b]] = np.argsort(words.astype(key), kind="stable") + (bounds[a] - starts[i])
+    return _shared(ids), _shared(perm), *(tf.constant(v) for v in (lengths, starts, row_starts))
+
+
+def _aligned(n, dtype=np.int32, align=64):
+    """np.empty(n, dtype) starting on an `align`-byte boundary, as TensorFlow's tensors do."""
+    raw = np.empty(n * np.dtype(dtype).itemsize + align, np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start:start + n * np.dtype(dtype).itemsize].view(dtype)
+
+
+def _shared(array):
+    """A tensor over an aligned numpy array's own memory (DLPack, no copy: an IMDB epoch of 5 replicates is
+    ~130 MB of ids, and the next epoch is laid out while one trains)."""
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
 
 def batches(runs):
     """`take(i, idx, fed)` for K runs' `Inputs`: batch i, idx [K, B] (each run's own sample indices) -> a dense
-    batch [K, B, width] gathered here, or for multi-hot rows (one run) batch i of `fed`, what `bags` laid
-    out for this pass."""
+    batch [K, B, width] gathered here, or for multi-hot rows batch i of `fed`, what `bags` laid out for this
+    pass."""
     if runs[0].sparse:
-        if len(runs) != 1:
-            raise ValueError("multi-hot inputs train one run at a time")
-        return lambda i, idx, fed: Bag(*(a[fed[4][i]:fed[4][i + 1]] for a in fed[:4]), tf.shape(idx)[1])
+        def take(i, idx, fed):
+            ids, perm, lengths, starts, row_starts = fed
+            return Bag(ids[starts[i]:starts[i + 1]], perm[starts[i]:starts[i + 1]],
+                       lengths[row_starts[i]:row_starts[i + 1]])
+        return take
     rows = tf.stack([x.ids for x in runs])
     return lambda i, idx, fed: tf.gather(rows, idx, batch_dims=1)
 
@@ -139,8 +180,12 @@ def forward(layers, x):
     of the kernel rows of row i's word ids (the kernel squeezed, not indexed: the gradient of kernel[0] would
     copy the whole kernel gradient once more every step)."""
     (kernel, bias, activation), *rest = layers
-    if isinstance(x, Bag):  # one run
+    if isinstance(x, Bag) and kernel.shape[0] == 1:
         h = activation((embedding_bag(tf.squeeze(kernel, 0), *x) + bias[0])[None])
+    elif isinstance(x, Bag):  # K runs: run k's word ids index its own block of the kernel, [K * width, units]
+        k, units = kernel.shape[0], kernel.shape[2]
+        bag = embedding_bag(tf.reshape(kernel, [k * kernel.shape[1], units]), *x)
+        h = activation(keras.ops.add(tf.reshape(bag, [k, -1, units]), bias))
     else:
         h = activation(keras.ops.add(keras.ops.matmul(x, kernel), bias))
     for kernel, bias, activation in rest:
@@ -149,18 +194,20 @@ def forward(layers, x):
 
 
 @tf.custom_gradient
-def embedding_bag(kernel, ids, rows, ids_by_id, rows_by_id, n):
+def embedding_bag(kernel, ids, perm, lengths):
     """multi_hot @ kernel for a `Bag` of rows: each row's sum of the kernel rows of its word ids. Forward and
     kernel gradient are each one sorted segment sum (tf.sparse.segment_sum gathers and adds in one pass): the
     forward over the ids in row order, the gradient (the rows' gradients summed per word id) over the ids in
-    word-id order, which `bags` sorted outside the graph. The sums agree with sparse_dense_matmul's and its
-    gradient's to float rounding; TF's own gradients of these ops (masking, de-duplication, an unsorted
+    word-id order, `perm`, which `bags` sorted outside the graph. The sums agree with sparse_dense_matmul's and
+    its gradient's to float rounding; TF's own gradients of these ops (masking, de-duplication, an unsorted
     scatter into the whole kernel) took most of a Reuters training step."""
+    n = tf.shape(lengths)[0]
+    rows = tf.repeat(tf.range(n), lengths)
     bag = tf.sparse.segment_sum(kernel, ids, rows, num_segments=n)
 
     def grad(d_bag):
-        return (tf.sparse.segment_sum(d_bag, rows_by_id, ids_by_id, num_segments=tf.shape(kernel)[0]),
-                None, None, None, None, None)
+        return (tf.sparse.segment_sum(d_bag, tf.gather(rows, perm), tf.gather(ids, perm),
+                                      num_segments=tf.shape(kernel)[0]), None, None, None)
     return bag, grad
 
 
@@ -238,15 +285,16 @@ def fit(models, spec, xs, ys, *, epochs, batch_size, seeds, validation=None):
         _, total = tf.while_loop(lambda i, _: i < -(-size // bs), step, (tf.constant(0), tf.zeros([2, k])))
         return total / size
 
-    def feed(x, order):
-        return bags(x, order, bs) if x.sparse else ()
+    def feed(runs, orders):
+        return bags(runs, orders, bs) if runs[0].sparse else ()
 
     take, y = batches(xs), tf.stack([tf.constant(t) for t in ys])
     train_epoch = tf.function(lambda order, fed: epoch_of(take, y, n, order, fed, True), autograph=False)
     if validation:
         vx, vy = [v[0] for v in validation], tf.stack([tf.constant(v[1]) for v in validation])
         vtake, nv = batches(vx), vx[0].n
-        in_order, vfed = np.tile(np.arange(nv), [k, 1]), feed(vx[0], np.arange(nv))
+        in_order = np.tile(np.arange(nv), [k, 1])
+        vfed = feed(vx, in_order)
         evaluate = tf.function(lambda: epoch_of(vtake, vy, nv, tf.constant(in_order), vfed, False),
                                autograph=False)
 
@@ -256,7 +304,7 @@ def fit(models, spec, xs, ys, *, epochs, batch_size, seeds, validation=None):
 
     def shuffled():
         order = np.stack([rng.permutation(n) for rng in rngs])
-        return tf.constant(order), feed(xs[0], order[0])
+        return tf.constant(order), feed(xs, order)
 
     with concurrent.futures.ThreadPoolExecutor(1) as ahead:    # lays out epoch e+1 while epoch e trains
         upcoming = ahead.submit(shuffled)

@@ -4,7 +4,8 @@
     python -m stages.predict <task> --test     the stage: test-set predictions -> data/predict/<task>/
 
 Raw inputs: English review text (imdb), newswire text (reuters), or 13 comma-separated raw feature values
-(housing, unnormalized: the cached training mean/std are applied). Prints one JSON object per line:
+(housing, unnormalized: the cached training mean/std are applied). The prediction is the replicates'
+ensemble: their outputs averaged. Prints one JSON object per line:
 imdb {"positive": p}; reuters {"topic": name, "probability": p, "top3": [[name, p], ...]}; housing {"price": v}
 in $1000s. A bad line gets one error line on stderr (the other lines still print) and the exit code is 1.
 """
@@ -73,8 +74,8 @@ def predict_rows(spec, model, rows):
 
 def cli(task, lines, out=sys.stdout, err=sys.stderr):
     spec = tasks.get(task)
-    model = inference.Model(f"data/model/{task}.keras")
-    num_words = model.layers[0][0].shape[0]
+    model = inference.Ensemble(f"data/model/{task}")
+    num_words = model.width
     word_index = encode.load_word_index(Path("data/raw") / task, task) if spec.text else None
     stats = None if spec.text else io.read_json("data/encoded/housing/stats.json")
     failed = False
@@ -92,7 +93,7 @@ def cli(task, lines, out=sys.stdout, err=sys.stderr):
 def test_set(task):
     """The stage: every test sample's prediction, and (actual, predicted) pairs for the DVC plot."""
     spec = tasks.get(task)
-    model = inference.Model(f"data/model/{task}.keras")
+    model = inference.Ensemble(f"data/model/{task}")
     test = io.read_npz(f"data/encoded/{task}/test.npz")
     pred = (model.predict(indptr=test["indptr"], indices=test["indices"]) if spec.text
             else model.predict(test["x"]))
@@ -126,8 +127,8 @@ def main(argv):
         return test_set(task)
     if len(rest) > 1:
         raise SystemExit("usage: python -m stages.predict <task> [FILE | -]")
-    if not Path(f"data/model/{tasks.get(task).name}.keras").is_file():
-        raise SystemExit(f"predict: no trained model at data/model/{task}.keras: run `dvc repro train@{task}` "
+    if not any(Path(f"data/model/{tasks.get(task).name}").glob("replicate-*.keras")):
+        raise SystemExit(f"predict: no trained models in data/model/{task}/: run `dvc repro train@{task}` "
                          f"(or `dvc pull`) first")
     if not rest or rest[0] == "-":
         return cli(task, sys.stdin)

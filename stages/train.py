@@ -1,10 +1,14 @@
-"""train: retrain from scratch on the whole training set for `epochs` and save the model.
+"""train: retrain from scratch on the whole training set for `epochs`, once per replicate, and save the models.
 
-    python -m stages.train <task>    reads data/encoded/<task>/train.npz, writes data/model/<task>.keras
+    python -m stages.train <task>    reads data/encoded/<task>/train.npz, writes data/model/<task>/
+
+Replicate r trains with seed `seed + 1000 * r` (stages/stats.py); all replicates train side by side in one
+graph. Each is saved as the book's plain Keras model, data/model/<task>/replicate-<r>.keras; the training
+history (data/train/<task>/history.json) is the per-epoch mean over replicates with its spread.
 """
 import sys
 
-from stages import io, params, tasks
+from stages import io, params, stats, tasks
 
 
 def main(task):
@@ -12,15 +16,19 @@ def main(task):
     p = params.load("train", task)
     from stages import model as M          # TensorFlow loads (~3 s) only once the params are known good
     data = io.read_npz(f"data/encoded/{task}/train.npz")
-    M.seed_everything(p["seed"])
-    x = M.Inputs(data)
-    model = M.build(spec, p, x.width)
-    history, = M.fit([model], spec, [x], [M.targets(spec, p, data["y"])], epochs=p["epochs"],
-                     batch_size=p["batch_size"], seeds=[p["seed"]])
-    print(f"train@{task}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()))
-    M.save(model, f"data/model/{task}.keras")
-    io.write_json(f"data/train/{task}/history.json",
-                  [{"epoch": e + 1, **{k: round(v[e], 6) for k, v in history.items()}} for e in range(p["epochs"])])
+    x, y = M.Inputs(data), M.targets(spec, p, data["y"])
+    seeds, models = stats.seeds(p["seed"], p["replicates"]), []
+    for seed in seeds:
+        M.seed_everything(seed)
+        models.append(M.build(spec, p, x.width))
+    histories = M.fit(models, spec, [x] * len(models), [y] * len(models), epochs=p["epochs"],
+                      batch_size=p["batch_size"], seeds=seeds)
+    for r, history in enumerate(histories):
+        print(f"train@{task}: replicate {r}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()))
+    with io.atomic_dir(f"data/model/{task}") as out:
+        for r, model in enumerate(models):
+            M.save(model, out / f"replicate-{r}.keras")
+    io.write_json(f"data/train/{task}/history.json", stats.curves(histories))
 
 
 if __name__ == "__main__":

@@ -1,38 +1,37 @@
-"""validate: the book's validation runs, to see where overfitting starts.
+"""validate: the book's validation runs, to see where overfitting starts, repeated over replicates.
 
     python -m stages.validate <task>    reads data/encoded/<task>/train.npz and data/split/<task>.npz
 
 IMDB / Reuters: train on all but the held-out samples for `holdout_epochs`, validating every epoch.
 Housing: K-fold, one fresh model per fold for `kfold_epochs`, validating every epoch; the validation MAE of
 each fold after `kfold_table_epoch` epochs is the book's first K-fold table (same runs, read at that epoch).
-Writes data/validate/<task>/history.json (per-epoch means over folds) and summary.json (best epoch, folds).
+Each of the `replicates` repeats its runs with its own seed (stages/stats.py); all runs train side by side.
+Writes data/validate/<task>/history.json (per epoch: the mean over replicates of the mean over folds, with its
+spread) and summary.json (best epoch of the mean validation curve, the fold table, per-replicate values).
 """
 import sys
 
 import numpy as np
 
-from stages import io, params, tasks
+from stages import io, params, stats, tasks
 
 
-def mean_history(histories):
-    """Per-epoch records averaged over folds: [{"epoch": 1, "loss": ..., "val_loss": ...}, ...]."""
-    keys = list(histories[0])
-    means = {k: np.mean([h[k] for h in histories], axis=0) for k in keys}
-    return [{"epoch": e + 1, **{k: round(float(means[k][e]), 6) for k in keys}} for e in range(len(means[keys[0]]))]
-
-
-def summarize(spec, histories, table_epoch=None):
-    """Best epoch of the mean validation curve (lowest val_loss; housing: lowest val_mae) and the fold table."""
+def summarize(spec, replicates, table_epoch=None):
+    """Best epoch of the mean validation curve over replicates and folds (lowest val_loss; housing: lowest
+    val_mae), and the fold table. `replicates`: one list of fold histories per replicate."""
     watch = "val_mae" if spec.metric == "mae" else "val_loss"
-    curve = np.mean([h[watch] for h in histories], axis=0)
+    runs = [h for folds in replicates for h in folds]
+    curve = np.mean([h[watch] for h in runs], axis=0)
     best = int(np.argmin(curve))
-    out = {"best_epoch": best + 1, f"best_{watch}": round(float(curve[best]), 6)}
+    out = {"best_epoch": best + 1, f"best_{watch}": round(float(curve[best]), 6), "replicates": len(replicates)}
     if spec.metric != "mae":                  # and the validation accuracy at that epoch
-        out["best_val_accuracy"] = round(float(np.mean([h["val_accuracy"][best] for h in histories])), 6)
+        out["best_val_accuracy"] = round(float(np.mean([h["val_accuracy"][best] for h in runs])), 6)
     if table_epoch:
-        maes = [h["val_mae"][table_epoch - 1] for h in histories]
-        out["kfold"] = {"epoch": table_epoch, "mean_mae": round(float(np.mean(maes)), 6),
-                        **{f"fold{i}_mae": round(float(m), 6) for i, m in enumerate(maes)}}
+        maes = np.array([[h["val_mae"][table_epoch - 1] for h in folds] for folds in replicates])
+        per_replicate = maes.mean(axis=1)
+        out["kfold"] = {"epoch": table_epoch, **stats.summary("mean_mae", per_replicate),
+                        **{f"fold{i}_mae": round(float(m), 6) for i, m in enumerate(maes.mean(axis=0))}}
+        out["per_replicate"] = {"kfold.mean_mae": [round(float(m), 6) for m in per_replicate]}
     return out
 
 
@@ -45,22 +44,27 @@ def main(task):
     data = io.read_npz(f"data/encoded/{task}/train.npz")
     fold = io.read_npz(f"data/split/{task}.npz")["fold"]
     y = M.targets(spec, p, data["y"])
-    M.seed_everything(p["seed"])
     folds = range(int(fold.max()) + 1)
-    models, xs, ys, val = [], [], [], []
-    for f in folds:                            # models built in fold order: the seeded initial weights
+    parts = []                                 # each fold's (training inputs, targets, validation), shared
+    for f in folds:
         train, held_out = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        xs.append(M.Inputs(data, train))
-        ys.append(y[train])
-        val.append((M.Inputs(data, held_out), y[held_out]))
-        models.append(M.build(spec, p, xs[-1].width))
-    # The K folds (equal sizes: len(train) // k each) train side by side in one graph.
-    histories = M.fit(models, spec, xs, ys, epochs=epochs, batch_size=p["batch_size"],
-                      seeds=[p["seed"] + f for f in folds], validation=val)
-    for f, h in zip(folds, histories):
-        print(f"validate@{task}: fold {f}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in h.items()))
-    io.write_json(f"data/validate/{task}/history.json", mean_history(histories))
-    io.write_json(f"data/validate/{task}/summary.json", summarize(spec, histories, table_epoch))
+        parts.append((M.Inputs(data, train), y[train], (M.Inputs(data, held_out), y[held_out])))
+    models, seeds = [], []
+    for seed in stats.seeds(p["seed"], p["replicates"]):
+        M.seed_everything(seed)
+        for f in folds:                        # models built in fold order: the seeded initial weights
+            models.append(M.build(spec, p, parts[f][0].width))
+            seeds.append(seed + f)
+    runs = parts * p["replicates"]
+    # Every replicate's K folds (equal sizes: len(train) // k each) train side by side in one graph.
+    histories = M.fit(models, spec, [x for x, _, _ in runs], [t for _, t, _ in runs], epochs=epochs,
+                      batch_size=p["batch_size"], seeds=seeds, validation=[v for _, _, v in runs])
+    replicates = [histories[i:i + len(folds)] for i in range(0, len(histories), len(folds))]
+    for r, hs in enumerate(replicates):
+        last = {k: v[-1] for k, v in stats.mean_curves(hs).items()}
+        print(f"validate@{task}: replicate {r}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
+    io.write_json(f"data/validate/{task}/history.json", stats.curves([stats.mean_curves(hs) for hs in replicates]))
+    io.write_json(f"data/validate/{task}/summary.json", summarize(spec, replicates, table_epoch))
 
 
 if __name__ == "__main__":

@@ -75,8 +75,9 @@ def set_params(path, **changes):
     file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-# Epoch counts small enough for a test, big enough that every code path runs (K-fold table at epoch 2).
-SMALL = {"imdb.holdout_epochs": 2, "imdb.epochs": 1, "reuters.holdout_epochs": 2, "reuters.epochs": 1,
+# Epoch counts small enough for a test, big enough that every code path runs (K-fold table at epoch 2);
+# three replicates, so every spread is computed.
+SMALL = {"replicates": 3, "imdb.holdout_epochs": 2, "imdb.epochs": 1, "reuters.holdout_epochs": 2, "reuters.epochs": 1,
          "housing.kfold_epochs": 3, "housing.kfold_table_epoch": 2, "housing.epochs": 2}
 
 

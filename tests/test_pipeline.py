@@ -2,21 +2,27 @@
 import json
 import re
 
+import numpy as np
 import pytest
 import yaml
 
 from stages import tasks
 from tests.conftest import run, set_params
 
+HEADLINE = {"imdb": ["test.accuracy", "test.loss"], "reuters": ["test.accuracy", "test.loss"],
+            "housing": ["test.mae", "test.mse", "kfold.mean_mae"]}
+SPREAD = ("_std", "_ci95_low", "_ci95_high", "_min", "_max")
 METRIC_KEYS = {
-    "imdb": {"test.loss", "test.accuracy", "test.random_baseline", "validate.best_epoch", "validate.best_val_loss",
-             "validate.best_val_accuracy"},
-    "reuters": {"test.loss", "test.accuracy", "test.random_baseline", "validate.best_epoch",
+    "imdb": {"test.random_baseline", "test.ensemble_accuracy", "test.replicates", "validate.best_epoch",
+             "validate.best_val_loss", "validate.best_val_accuracy"},
+    "reuters": {"test.random_baseline", "test.ensemble_accuracy", "test.replicates", "validate.best_epoch",
                 "validate.best_val_loss", "validate.best_val_accuracy"},
-    "housing": {"test.mse", "test.mae", "test.random_baseline", "validate.best_epoch", "validate.best_val_mae",
-                "kfold.epoch", "kfold.mean_mae", "kfold.fold0_mae", "kfold.fold1_mae", "kfold.fold2_mae",
+    "housing": {"test.random_baseline", "test.ensemble_mae", "test.replicates", "validate.best_epoch",
+                "validate.best_val_mae", "kfold.epoch", "kfold.fold0_mae", "kfold.fold1_mae", "kfold.fold2_mae",
                 "kfold.fold3_mae"},
 }
+for _task, _keys in HEADLINE.items():
+    METRIC_KEYS[_task] |= {k + s for k in _keys for s in ("",) + SPREAD}
 PLOTS = {"imdb": {"loss.png", "accuracy.png"}, "reuters": {"loss.png", "accuracy.png"},
          "housing": {"val_mae.png", "val_mae_from_epoch_11.png"}}
 
@@ -38,15 +44,42 @@ def test_metrics_and_plots_of_every_task(pipeline):
     for task in tasks.TASKS:
         metrics = flat(json.loads((pipeline / f"data/metrics/{task}.json").read_text()))
         assert set(metrics) == METRIC_KEYS[task]
+        assert metrics["test.replicates"] == 3
         assert {p.name for p in (pipeline / f"data/plots/{task}").iterdir()} == PLOTS[task]
         for png in (pipeline / f"data/plots/{task}").iterdir():
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         history = json.loads((pipeline / f"data/validate/{task}/history.json").read_text())
-        assert [r["epoch"] for r in history] == [1, 2] if task != "housing" else [1, 2, 3]
+        assert [r["epoch"] for r in history] == ([1, 2] if task != "housing" else [1, 2, 3])
+        watch = "val_mae" if task == "housing" else "val_loss"
+        assert {watch, f"{watch}_std", f"{watch}_min", f"{watch}_max"} <= set(history[0])
     shown = json.loads(run("dvc metrics show --json", pipeline).stdout)
     files = shown[""]["data"]
     assert {f"data/metrics/{t}.json" for t in tasks.TASKS} <= set(files)
     assert 0 <= flat(files["data/metrics/reuters.json"]["data"])["test.accuracy"] <= 1
+
+
+def test_metrics_are_the_replicates_summaries(pipeline):
+    """Each headline key is the mean of the per-replicate values beside it, with their sample sd, Student-t 95%
+    interval of the mean (scipy), min and max; the ensemble is scored from the replicates' averaged outputs."""
+    from scipy import stats
+    for task, keys in HEADLINE.items():
+        metrics = flat(json.loads((pipeline / f"data/metrics/{task}.json").read_text()))
+        values = json.loads((pipeline / f"data/metrics/{task}_replicates.json").read_text())
+        assert values["replicates"] == 3 and values["seeds"] == [42, 1042, 2042]
+        for key in keys:
+            v = np.array(values[key])
+            assert len(v) == 3 and len(set(v.tolist())) == 3                       # replicates differ
+            low, high = stats.t.interval(0.95, 2, loc=v.mean(), scale=v.std(ddof=1) / np.sqrt(3))
+            assert metrics[key] == pytest.approx(v.mean(), abs=1e-6)
+            assert metrics[key + "_std"] == pytest.approx(v.std(ddof=1), abs=1e-6) and metrics[key + "_std"] > 0
+            assert metrics[key + "_ci95_low"] == pytest.approx(low, abs=1e-6)
+            assert metrics[key + "_ci95_high"] == pytest.approx(high, abs=1e-6)
+            assert (metrics[key + "_min"], metrics[key + "_max"]) == (v.min(), v.max())
+            assert metrics[key + "_ci95_low"] <= metrics[key] <= metrics[key + "_ci95_high"]
+    pred = (pipeline / "data/predict/housing/test.csv").read_text().splitlines()[1:]
+    actual, ensemble = np.array([[float(f) for f in line.split(",")] for line in pred]).T
+    mae = flat(json.loads((pipeline / "data/metrics/housing.json").read_text()))["test.ensemble_mae"]
+    assert mae == pytest.approx(np.mean(np.abs(ensemble - actual)), abs=1e-3)   # (test.csv: 4 decimals)
 
 
 def test_plots_show_renders_the_histories(pipeline):
@@ -70,7 +103,7 @@ def test_second_repro_runs_nothing(pipeline):
 
 
 # For each key, the stages whose declared params change (DVC re-runs these and what depends on their outputs).
-ALT = {"seed": 43, "num_words": 5000, "test_split": 0.25, "val_size": 500, "k": 3, "holdout_epochs": 3,
+ALT = {"seed": 43, "replicates": 2, "num_words": 5000, "test_split": 0.25, "val_size": 500, "k": 3, "holdout_epochs": 3,
        "kfold_epochs": 4, "kfold_table_epoch": 1, "epochs": 3, "batch_size": 128, "units": [8],
        "activation": "tanh", "optimizer": "adam", "learning_rate": 0.01,
        "loss": {"imdb": "mse", "reuters": "sparse_categorical_crossentropy", "housing": "mae"}}
@@ -84,18 +117,20 @@ def expected(key):
     """`params` (the check of every key) plus the stages that declare `key`."""
     if key == "seed":
         return {"params"} | {f"{s}@{t}" for s in ("validate", "train", "evaluate") for t in tasks.TASKS}
+    if key == "replicates":
+        return {"params"} | {f"{s}@{t}" for s in ("validate", "train") for t in tasks.TASKS}
     task, name = key.split(".")
     return {"params"} | {f"{s}@{task}" for s in DIRECT.get(name, MODEL)}
 
 
 def every_key(project):
     doc = yaml.safe_load((project / "params.yaml").read_text())
-    return ["seed"] + [f"{t}.{k}" for t in tasks.TASKS for k in doc[t]]
+    return ["seed", "replicates"] + [f"{t}.{k}" for t in tasks.TASKS for k in doc[t]]
 
 
 def test_each_param_key_changes_exactly_its_stages(pipeline):
     keys = every_key(pipeline)
-    assert len(keys) == 33
+    assert len(keys) == 34
     original = (pipeline / "params.yaml").read_text()
     try:
         for key in keys:
