@@ -1,0 +1,140 @@
+"""Fidelity: the book's plain Keras code and the pipeline, trained over the same N seeds, compared statistically.
+
+    DATASETS_MIRROR=... python bench/seeds.py [--seeds 8] [--out bench/seeds.json]
+
+Seeds: 42, 1042, 2042, ... (the pipeline's replicate seeds, stages/stats.py). The book's side, for each seed:
+`keras.utils.set_random_seed(seed)`, then the book's listings as bench/book.py runs them -- float64
+`vectorize_sequences` rows, `model.fit` -- for the four numbers compared: the IMDB and Reuters test accuracy of
+the final models (4 and 9 epochs on all training data), the housing test MAE of the final model (130 epochs)
+and the mean validation MAE of the 4-fold run after 100 epochs. The pipeline's side: `dvc repro` of a fresh
+clone of this repo with `replicates: N`, its data/metrics/<task>_replicates.json. Each metric: mean ± sd of
+both, the difference pipeline - book with its 95% CI and the p-value of Welch's t-test (stages.compare: scipy's
+ttest_ind(equal_var=False) and its confidence interval). Writes the values and the table to --out.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stages import compare, stats  # noqa: E402
+
+METRICS = {"imdb": ["test.accuracy"], "reuters": ["test.accuracy"], "housing": ["test.mae", "kfold.mean_mae"]}
+
+
+def book(seeds):
+    """{task: {metric: [value per seed]}} from the book's code (one process, the data encoded once)."""
+    mirror = os.environ.get("DATASETS_MIRROR")
+    if mirror and "://" not in mirror:           # keras.datasets reads $KERAS_HOME/datasets/
+        home = tempfile.mkdtemp(prefix="keras-home-")
+        os.mkdir(f"{home}/datasets")
+        for name in os.listdir(mirror):
+            os.symlink(os.path.abspath(f"{mirror}/{name}"), f"{home}/datasets/{name}")
+        os.environ["KERAS_HOME"] = home
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    from tensorflow import keras
+    from tensorflow.keras import layers
+    from tensorflow.keras.datasets import boston_housing, imdb, reuters
+
+    def vectorize_sequences(sequences, dimension=10000):        # the book's listing 4.3
+        results = np.zeros((len(sequences), dimension))
+        for i, sequence in enumerate(sequences):
+            for j in sequence:
+                results[i, j] = 1.
+        return results
+
+    def dense(units, head, loss, metric):
+        model = keras.Sequential([layers.Dense(u, activation="relu") for u in units] + [head])
+        model.compile(optimizer="rmsprop", loss=loss, metrics=[metric])
+        return model
+
+    out = {task: {m: [] for m in ms} for task, ms in METRICS.items()}
+    (x, y), (xt, yt) = imdb.load_data(num_words=10000)
+    x, xt, y, yt = vectorize_sequences(x), vectorize_sequences(xt), y.astype("float32"), yt.astype("float32")
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        model = dense([16, 16], layers.Dense(1, activation="sigmoid"), "binary_crossentropy", "accuracy")
+        model.fit(x, y, epochs=4, batch_size=512, verbose=0)
+        out["imdb"]["test.accuracy"].append(model.evaluate(xt, yt, verbose=0)[1])
+        print(json.dumps({"seed": seed, "imdb": out["imdb"]["test.accuracy"][-1]}), flush=True)
+    (x, y), (xt, yt) = reuters.load_data(num_words=10000)
+    x, xt = vectorize_sequences(x), vectorize_sequences(xt)
+    y, yt = keras.utils.to_categorical(y), keras.utils.to_categorical(yt)
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        model = dense([64, 64], layers.Dense(46, activation="softmax"), "categorical_crossentropy", "accuracy")
+        model.fit(x, y, epochs=9, batch_size=512, verbose=0)
+        out["reuters"]["test.accuracy"].append(model.evaluate(xt, yt, verbose=0)[1])
+        print(json.dumps({"seed": seed, "reuters": out["reuters"]["test.accuracy"][-1]}), flush=True)
+    del x, xt
+    (x, y), (xt, yt) = boston_housing.load_data()
+    mean, std = x.mean(axis=0), (x - x.mean(axis=0)).std(axis=0)
+    x, xt = (x - mean) / std, (xt - mean) / std
+    k, size = 4, len(x) // 4
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        maes = []
+        for i in range(k):                                        # listing 4.27, 100 epochs
+            val = slice(i * size, (i + 1) * size)
+            rest = np.r_[0:i * size, (i + 1) * size:len(x)]
+            model = dense([64, 64], layers.Dense(1), "mse", "mae")
+            model.fit(x[rest], y[rest], epochs=100, batch_size=16, verbose=0)
+            maes.append(model.evaluate(x[val], y[val], verbose=0)[1])
+        out["housing"]["kfold.mean_mae"].append(float(np.mean(maes)))
+        model = dense([64, 64], layers.Dense(1), "mse", "mae")      # listing 4.31
+        model.fit(x, y, epochs=130, batch_size=16, verbose=0)
+        out["housing"]["test.mae"].append(model.evaluate(xt, yt, verbose=0)[1])
+        print(json.dumps({"seed": seed, "housing": [out["housing"][m][-1] for m in METRICS["housing"]]}),
+              flush=True)
+    return out
+
+
+def pipeline(n):
+    """{task: {metric: [value per replicate]}} from `dvc repro` of a fresh clone with `replicates: n`."""
+    import yaml
+    work = Path(tempfile.mkdtemp(prefix="seeds-")) / "ch4"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(work)], check=True)
+    doc = yaml.safe_load((work / "params.yaml").read_text())
+    doc["replicates"] = n
+    (work / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    subprocess.run(["dvc", "repro", "-q"], cwd=work, check=True)
+    out = {}
+    for task, metrics in METRICS.items():
+        values = json.loads((work / f"data/metrics/{task}_replicates.json").read_text())
+        assert values["seeds"] == stats.seeds(42, n), values["seeds"]
+        out[task] = {m: values[m] for m in metrics}
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=8, help="seeds per side (2..32)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "seeds.json"))
+    args = ap.parse_args()
+    if not 2 <= args.seeds <= 32:
+        raise SystemExit("bench/seeds.py: --seeds must be between 2 and 32")
+    seeds = stats.seeds(42, args.seeds)
+    start = time.perf_counter()
+    ours = pipeline(args.seeds)
+    pipeline_s = time.perf_counter() - start
+    theirs = book(seeds)
+    book_s = time.perf_counter() - start - pipeline_s
+    table = compare.rows(theirs, ours)                     # A = the book's code, B = the pipeline
+    side_a, side_b = ("book's code (model.fit)", None), ("pipeline", None)
+    print(compare.render_text(side_a, side_b, table))
+    print(compare.render_md(side_a, side_b, table))
+    Path(args.out).write_text(json.dumps({
+        "seeds": seeds, "book": theirs, "pipeline": ours, "rows": table,
+        "seconds": {"book": round(book_s, 1), "pipeline": round(pipeline_s, 1)},
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
