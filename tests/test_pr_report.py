@@ -75,10 +75,12 @@ def test_results_are_compared_with_verdicts(pr_report):
     proc, summary = pr_report
     assert proc.returncode == 0, proc.stdout + proc.stderr + summary
     assert "could not compare" not in summary and "changed files" not in summary
-    rows = table(summary, "## Results: origin/main vs this pull request")
-    text = "\n".join(" | ".join(r) for r in rows[2:])
-    assert re.search(r"reuters.*accuracy", text, re.I), text
-    assert all(re.search(r"better|worse|no detectable difference", " ".join(r)) for r in rows[2:]), text
+    header, _, *body = table(summary, "## Results: origin/main vs this pull request")
+    col = {name: i for i, name in enumerate(header)}
+    assert {r[col["task"]] for r in body} == {"imdb", "reuters", "housing"}, body
+    reuters = [r for r in body if r[col["task"]] == "reuters" and r[col["metric"]].endswith("accuracy")]
+    assert reuters and all(re.fullmatch(r"better|worse|no detectable difference.*", r[col["verdict"]])
+                           for r in reuters), body
     assert summary.index("## Results") < summary.index("## Params")
 
 
