@@ -40,8 +40,8 @@ def main(task):
     x = {"indptr": test["indptr"], "indices": test["indices"]} if spec.text else {"x": test["x"]}
     preds = models.predict_each(**x)
     each = [test_metrics(spec, models.loss, test["y"], pred) for pred in preds]
-    replicates = {f"test.{k}": [round(m[k], 6) for m in each] for k in each[0]}
-    metrics = {"test": {k: v for name in each[0] for k, v in stats.summary(name, [m[name] for m in each]).items()}}
+    replicates = {f"test.{k}": [round(m[k], 6) for m in each] for k in each[0]}    # summarized as stored
+    metrics = {"test": {k: v for name in each[0] for k, v in stats.summary(name, replicates[f"test.{name}"]).items()}}
     ensemble = test_metrics(spec, models.loss, test["y"], np.mean(preds, axis=0, dtype=np.float64))
     metrics["test"][f"ensemble_{spec.metric}"] = round(ensemble[spec.metric], 6)
     metrics["test"]["random_baseline"] = round(random_baseline(spec, test["y"], p["seed"]), 6)

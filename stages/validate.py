@@ -28,10 +28,10 @@ def summarize(spec, replicates, table_epoch=None):
         out["best_val_accuracy"] = round(float(np.mean([h["val_accuracy"][best] for h in runs])), 6)
     if table_epoch:
         maes = np.array([[h["val_mae"][table_epoch - 1] for h in folds] for folds in replicates])
-        per_replicate = maes.mean(axis=1)
+        per_replicate = [round(float(m), 6) for m in maes.mean(axis=1)]            # summarized as stored
         out["kfold"] = {"epoch": table_epoch, **stats.summary("mean_mae", per_replicate),
                         **{f"fold{i}_mae": round(float(m), 6) for i, m in enumerate(maes.mean(axis=0))}}
-        out["per_replicate"] = {"kfold.mean_mae": [round(float(m), 6) for m in per_replicate]}
+        out["per_replicate"] = {"kfold.mean_mae": per_replicate}
     return out
 
 

@@ -2,6 +2,8 @@
 import json
 import time
 
+import pytest
+
 from tests.conftest import run, set_params
 
 
@@ -90,3 +92,34 @@ def test_push_to_a_remote_then_clone_pull_and_nothing_to_run(clone, mirror, tmp_
         assert (fresh / out).read_bytes() == (clone / out).read_bytes(), out
     proc = run("dvc repro", fresh)                       # no DATASETS_MIRROR: nothing may need the network
     assert "Running stage" not in proc.stdout and "up to date" in proc.stdout
+
+
+def test_compare_tells_an_effect_from_noise_on_real_branches(clone, mirror):
+    """stages.compare on branches of a real run: 9 vs 2 Reuters epochs is an effect (worse, p < 0.05); a branch
+    that changes nothing the models read is not; --json is strict JSON, --md a table; a revision without
+    per-replicate values is one line and exit 1."""
+    env = {"DATASETS_MIRROR": str(mirror)}
+    run("git switch -q -c nine", clone)
+    set_params(clone, **{"reuters.epochs": 9})
+    run("dvc repro -q && git add -A && git commit -qm 'reuters: 9 epochs'", clone, env=env)
+    run("git switch -q -c two", clone)
+    set_params(clone, **{"reuters.epochs": 2})
+    run("dvc repro -q && git add -A && git commit -qm 'reuters: 2 epochs'", clone, env=env)
+    rows = json.loads(run("python -m stages.compare nine two --json", clone).stdout,
+                      parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))["rows"]
+    acc = {(r["task"], r["metric"]): r for r in rows}[("reuters", "test.accuracy")]
+    assert acc["verdict"] == "worse" and acc["p"] < 0.05 and acc["ci95_high"] < 0 and acc["n_a"] == 3
+    assert all(r["verdict"].startswith("no detectable difference") for r in rows if r["task"] != "reuters")
+
+    run("git switch -q nine && git switch -q -c comment", clone)
+    (clone / "params.yaml").write_text((clone / "params.yaml").read_text() + "# a comment\n")
+    run("dvc repro -q && git add -A && git commit -qm comment", clone, env=env)
+    md = run("python -m stages.compare nine comment --md", clone).stdout.splitlines()
+    table = [line for line in md if line.startswith("|")]
+    assert table[1].startswith("| ---") and len(table) == 2 + 7             # header, rule, 7 task-metric rows
+    assert all("| no detectable difference (n=3 vs 3" in line for line in table[2:])
+
+    run("git rm -q data/metrics/reuters_replicates.json && git commit -qm older", clone)
+    proc = run("python -m stages.compare HEAD nine", clone, check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "no per-replicate values" in proc.stderr

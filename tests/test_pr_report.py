@@ -8,9 +8,6 @@ import yaml
 from tests.conftest import ROOT, run, set_params
 
 SCRIPT = ROOT / ".github" / "pr-report.sh"
-# stages.compare comes with the replicates work (issue 12); remove this skip when it is merged.
-needs_compare = pytest.mark.skipif(not (ROOT / "stages" / "compare.py").is_file(),
-                                   reason="stages/compare.py is not merged yet")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +67,6 @@ def test_params_diff_shows_the_changed_epochs(pr_report):
     assert len(rows) == 3, "only reuters.epochs changed"
 
 
-@needs_compare
 def test_results_are_compared_with_verdicts(pr_report):
     proc, summary = pr_report
     assert proc.returncode == 0, proc.stdout + proc.stderr + summary
