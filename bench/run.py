@@ -2,9 +2,10 @@
 
     DATASETS_MIRROR=... python bench/run.py [--quick] [--out bench/results.json]
 
-Runs, as child processes of this one: `bench/book.py` (the book's plain-Keras code), then in a fresh clone of
-this repo: the downloads (untimed), `dvc repro -f` of everything after them (`--downstream params`), each
-stage alone, a no-op `dvc repro` (median of 5) and `dvc exp run -S reuters.epochs=10` (median of 3). Prints
+Runs, as child processes of this one: `bench/book.py` (the book's plain-Keras code, one seed), then in a fresh
+clone of this repo: the downloads (untimed), `dvc repro -f` of everything after them (`--downstream params`)
+with params.yaml's replicates, each stage alone, a no-op `dvc repro` (median of 5), `dvc exp run -S
+reuters.epochs=10` (median of 3); then the same full run and exp runs with `replicates: 1`. Prints
 wall times, peak RSS of the largest process, the DVC cache size and the ratios; also times the multi-hot
 encoding against the book's loop (checking the bits).
 --quick runs the book at 1/10 of its epochs (a smoke test; the ratios are then meaningless).
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,6 +76,38 @@ def encoding_speed():
             "bit_identical": bool(same)}
 
 
+def set_replicates(work, n):
+    doc = yaml.safe_load((work / "params.yaml").read_text())
+    doc["replicates"] = n
+    (work / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def full_run(work, env):
+    """`dvc repro -f` of everything after the downloads: wall, peak RSS, headline metrics; and the stages run."""
+    secs, rss, out = timed("dvc repro -f --downstream params", work, env)
+    stages = re.findall(r"Running stage '([^']+)'", out)
+    assert not any(s.startswith("download") for s in stages), stages
+    m = {t: json.loads((work / f"data/metrics/{t}.json").read_text()) for t in ("imdb", "reuters", "housing")}
+    return {"wall_s": round(secs, 1), "peak_rss_mb": round(rss), "replicates": m["imdb"]["test"]["replicates"],
+            "imdb_test_accuracy": m["imdb"]["test"]["accuracy"],
+            "reuters_test_accuracy": m["reuters"]["test"]["accuracy"],
+            "housing_kfold_mean_mae": m["housing"]["kfold"]["mean_mae"],
+            "housing_test_mae": m["housing"]["test"]["mae"]}, stages
+
+
+def exp_runs(work, env):
+    """`dvc exp run -S reuters.epochs=10`, median of 3, each from the committed workspace with the stage
+    run-cache cleared."""
+    runs = []
+    for _ in range(3):
+        subprocess.run("git checkout -q -- . && dvc checkout -q", cwd=work, shell=True, check=True,
+                       env={**os.environ, **env})
+        shutil.rmtree(work / ".dvc/cache/runs", ignore_errors=True)
+        secs, _, out = timed("dvc exp run -S reuters.epochs=10", work, env)
+        runs.append(round(secs, 2))
+    return {"median_s": sorted(runs)[1], "runs_s": runs, "stages": re.findall(r"Running stage '([^']+)'", out)}
+
+
 def main():
     args = argparse.ArgumentParser()
     args.add_argument("--quick", action="store_true")
@@ -95,16 +130,10 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="bench-")) / "project"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(work)], check=True)
     timed("dvc repro download@imdb download@reuters download@housing params", work, env)
-    print("pipeline: dvc repro -f --downstream params (all but the downloads) ...", flush=True)
-    secs, rss, out = timed("dvc repro -f --downstream params", work, env)
-    stages = re.findall(r"Running stage '([^']+)'", out)
-    assert not any(s.startswith("download") for s in stages), stages
-    metrics = {t: json.loads((work / f"data/metrics/{t}.json").read_text()) for t in ("imdb", "reuters", "housing")}
-    r["pipeline"] = {"wall_s": round(secs, 1), "peak_rss_mb": round(rss),
-                     "imdb_test_accuracy": metrics["imdb"]["test"]["accuracy"],
-                     "reuters_test_accuracy": metrics["reuters"]["test"]["accuracy"],
-                     "housing_kfold_mean_mae": metrics["housing"]["kfold"]["mean_mae"],
-                     "housing_test_mae": metrics["housing"]["test"]["mae"]}
+    replicates = yaml.safe_load((work / "params.yaml").read_text())["replicates"]
+    print(f"pipeline, replicates={replicates}: dvc repro -f --downstream params (all but the downloads) ...",
+          flush=True)
+    r["pipeline"], stages = full_run(work, env)
     r["dvc_cache_mb"] = round(sum(f.stat().st_size for f in (work / ".dvc/cache").rglob("*") if f.is_file()) / 2**20, 1)
 
     print("each stage alone ...", flush=True)
@@ -115,19 +144,20 @@ def main():
     r["max_stage_rss_mb"] = max(s["peak_rss_mb"] for s in r["stages"].values())
     noop = sorted(round(timed("dvc repro", work, env)[0], 2) for _ in range(5))
     r["noop_repro_s"], r["noop_repro_runs_s"] = noop[2], noop          # median of 5 (this VM's noise: ±0.3 s)
-    runs = []
-    for _ in range(3):      # median of 3, each from the committed workspace and with the stage run-cache cleared
-        subprocess.run("git checkout -q -- . && dvc checkout -q", cwd=work, shell=True, check=True,
-                       env={**os.environ, **env})
-        shutil.rmtree(work / ".dvc/cache/runs", ignore_errors=True)
-        secs, _, out = timed("dvc exp run -S reuters.epochs=10", work, env)
-        runs.append(round(secs, 2))
-        r["exp_run_stages"] = re.findall(r"Running stage '([^']+)'", out)
-    r["exp_run_reuters_epochs_s"], r["exp_run_reuters_epochs_runs_s"] = sorted(runs)[1], runs
+    r["exp_run"] = exp_runs(work, env)
+
+    print("pipeline, replicates=1: dvc repro -f --downstream params ...", flush=True)
+    set_replicates(work, 1)
+    r["pipeline_1"], _ = full_run(work, env)
+    subprocess.run("git commit -qam 'replicates: 1'", cwd=work, shell=True, check=True)
+    r["exp_run_1"] = exp_runs(work, env)
     r["encoding"] = encoding_speed()
 
     b, p = r["book"], r["pipeline"]
-    r["ratios"] = {"wall": round(b["wall_s"] / p["wall_s"], 1), "peak_rss": round(b["peak_rss_mb"] / r["max_stage_rss_mb"], 1),
+    r["ratios"] = {"wall": round(b["wall_s"] / p["wall_s"], 1),
+                   "wall_replicates_1": round(b["wall_s"] / r["pipeline_1"]["wall_s"], 1),
+                   "exp_run_5_vs_1": round(r["exp_run"]["median_s"] / r["exp_run_1"]["median_s"], 2),
+                   "peak_rss": round(b["peak_rss_mb"] / r["max_stage_rss_mb"], 1),
                    "housing_kfold_500": round(b["sections_s"]["housing_kfold_500"] / r["stages"]["validate@housing"]["wall_s"], 1),
                    "encoding": r["encoding"]["speedup"]}
     shutil.rmtree(work.parent, ignore_errors=True)
@@ -135,18 +165,24 @@ def main():
 
     print(f"\nmachine: {r['machine']}")
     print(f"{'':28}{'book':>10}{'pipeline':>10}{'ratio':>8}")
-    print(f"{'wall time (s)':28}{b['wall_s']:>10}{p['wall_s']:>10}{r['ratios']['wall']:>7}x")
+    print(f"{'wall, ' + str(p['replicates']) + ' replicates (s)':28}{b['wall_s']:>10}{p['wall_s']:>10}"
+          f"{r['ratios']['wall']:>7}x")
+    print(f"{'wall, 1 replicate (s)':28}{b['wall_s']:>10}{r['pipeline_1']['wall_s']:>10}"
+          f"{r['ratios']['wall_replicates_1']:>7}x")
     print(f"{'peak RSS, largest proc (MB)':28}{b['peak_rss_mb']:>10}{r['max_stage_rss_mb']:>10}{r['ratios']['peak_rss']:>7}x")
     print(f"{'housing 500-epoch K-fold (s)':28}{b['sections_s']['housing_kfold_500']:>10}"
           f"{r['stages']['validate@housing']['wall_s']:>10}{r['ratios']['housing_kfold_500']:>7}x")
     print(f"{'IMDB multi-hot encoding (s)':28}{r['encoding']['book_s']:>10}{r['encoding']['ours_s']:>10}"
           f"{r['ratios']['encoding']:>7}x  bit-identical: {r['encoding']['bit_identical']}")
     for key in ("imdb_test_accuracy", "reuters_test_accuracy", "housing_kfold_mean_mae", "housing_test_mae"):
-        print(f"{key:28}{b[key]:>10.3f}{p[key]:>10.3f}")
+        print(f"{key:28}{b[key]:>10.3f}{p[key]:>10.3f}  (book: one seed; pipeline: mean of {p['replicates']})")
     print(f"DVC cache after a full run: {r['dvc_cache_mb']} MB; no-op dvc repro: {r['noop_repro_s']} s "
-          f"(median of {r['noop_repro_runs_s']}); "
-          f"dvc exp run -S reuters.epochs=10: {r['exp_run_reuters_epochs_s']} s (median of "
-          f"{r['exp_run_reuters_epochs_runs_s']}; {', '.join(r['exp_run_stages'])})")
+          f"(median of {r['noop_repro_runs_s']})")
+    for key, n in (("exp_run", p["replicates"]), ("exp_run_1", 1)):
+        e = r[key]
+        print(f"dvc exp run -S reuters.epochs=10, {n} replicate(s): {e['median_s']} s (median of {e['runs_s']}; "
+              f"{', '.join(e['stages'])})")
+    print(f"exp run, {p['replicates']} replicates vs 1: {r['ratios']['exp_run_5_vs_1']}x")
     print("per stage (wall s / peak MB): " + ", ".join(f"{k} {v['wall_s']}/{v['peak_rss_mb']}" for k, v in r["stages"].items()))
 
 
