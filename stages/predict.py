@@ -162,14 +162,20 @@ def test_set(task):
     print(f"predict@{task}: predictions[0] = {json.dumps(first)} (label {y[0]})")
 
 
+USAGE = "usage: python -m stages.predict <task> [FILE | -]   (or --help)"
+
+
 def main(argv):
-    if not argv or argv[0] in ("-h", "--help"):
-        raise SystemExit(__doc__)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
+    if not argv:
+        raise SystemExit(USAGE)
     task, rest = argv[0], argv[1:]
     if rest == ["--test"]:
         return test_set(task)
     if len(rest) > 1:
-        raise SystemExit("usage: python -m stages.predict <task> [FILE | -]")
+        raise SystemExit(USAGE)
     if not Path(f"data/model/{tasks.get(task).name}.keras").is_file():
         raise SystemExit(f"predict: no trained model at data/model/{task}.keras: run `dvc repro train@{task}` "
                          f"(or `dvc pull`) first")

@@ -227,6 +227,14 @@ def test_an_input_that_cannot_be_read_gets_one_line(pipeline, tmp_path):
         assert (code, out, err) == (1, "", f"predict: {path}: {reason}\n")
 
 
+def test_wrong_arguments_get_one_line(pipeline):
+    usage = "usage: python -m stages.predict <task> [FILE | -]   (or --help)\n"
+    assert in_process(pipeline, predict.main, []) == (1, "", usage)
+    assert in_process(pipeline, predict.main, ["imdb", "a", "b"]) == (1, "", usage)
+    assert in_process(pipeline, predict.main, ["imdbx\n"]) == (
+        1, "", "unknown task 'imdbx\\n': expected one of imdb, reuters, housing\n")
+
+
 def test_the_issues_inputs_as_a_user_runs_them(pipeline):
     """As a new process, bytes on stdin: a line that is not UTF-8 between two good ones; float32 overflows."""
     def cli(task, data):
@@ -258,21 +266,37 @@ def sequences_read_once():
 
 
 ARG = st.one_of(st.text(max_size=12), st.sampled_from(["imdb", "reuters", "housing", "--split", "train", "test", "-1",
-                                                        "0", "3", "404", "2246", "24999", "25000", "1e3", " 7 "]),
+                                                        "0", "25000", "-", "data", "params.yaml", "--x"]),
                 st.integers(-10**30, 10**30).map(str))
+TASK = st.sampled_from(list(tasks.TASKS) * 4 + ["", "IMDB", "imdb "])        # (arbitrary text: ARG below)
+INDEX = st.one_of(st.integers(-3, 30000), st.integers(-10**30, 10**30)).map(str) | st.text(max_size=8) | st.sampled_from(
+    [" 7 ", "1e3", "0x1", "-0", "\u0661", "1_0"])
+SPLIT = st.just([]) | st.sampled_from(["train", "test"]).map(lambda s: ["--split", s]) | st.lists(ARG, max_size=2).map(
+    lambda a: ["--split", *a])
+FILE = st.sampled_from(["-", "data", "params.yaml", "dvc.yaml", "/proc/self/mem", "missing.txt", "data/raw/imdb/imdb.npz"])
+ARGV = {"decode": st.builds(lambda t, i, s, x: [t, i, *s, *x], TASK, INDEX, SPLIT, st.just([]) | st.lists(ARG, max_size=1)),
+        "predict": st.builds(lambda t, f: [t, *f], TASK, st.just([]) | st.lists(FILE | ARG, max_size=1))}
 
 
-def test_decode_answers_any_arguments_in_one_line(pipeline, sequences_read_once):
+@pytest.mark.parametrize("cli", ["decode", "predict"])
+def test_any_arguments_get_json_or_one_line(pipeline, sequences_read_once, cli):
+    """Arbitrary arguments: strict JSON lines, or one error line (predict: or one per bad input line)."""
+    main = {"decode": decode.main, "predict": predict.main}[cli]
+
     @PROPERTY
-    @given(argv=st.lists(ARG, max_size=5))
+    @given(argv=ARGV[cli] | st.lists(ARG, max_size=5))
     def check(argv):
-        assume(not {"-h", "--help"} & set(argv))
-        code, out, err = in_process(pipeline, decode.main, argv)
+        assume(not {"-h", "--help", "--test"} & set(argv))   # (help prints the usage; --test runs the stage)
+        code, out, err = in_process(pipeline, main, argv)
+        for line in out.splitlines():
+            strict_json(line)
         if code == 0:
-            [line] = out.splitlines()
-            assert set(strict_json(line)) in ({"text", "label"}, {"features", "price"}) and err == ""
+            assert err == "" and (out or cli == "predict")        # (predict with no input answers nothing)
         else:
-            assert out == "" and len(err.splitlines()) == 1 and err.startswith("decode: "), (argv, code, err)
+            assert code in (1, 2) and err.endswith("\n")
+            errors = err.splitlines()
+            assert len(errors) == 1 or all(ERROR.fullmatch(e) for e in errors), (argv, err)
+            assert not out or cli == "predict"
     check()
 
 
