@@ -113,6 +113,30 @@ def test_a_full_disk_loses_nothing(housing_repro):
     assert run(["dvc", "status", "--json", *stages], project).stdout.strip() in ("{}", "")
 
 
+def test_a_full_disk_under_dvc_repro_then_repro_recovers(housing_repro, tmp_path):
+    """DVC deletes a stage's outputs before running it: the stage fails with its one line, DVC keeps the lock,
+    and the next `dvc repro` brings back the same bytes. (`python` on PATH applies the limit to the stage only.)"""
+    project, _ = housing_repro
+    lock = (project / "dvc.lock").read_text()
+    files = stage_files(project, yaml.safe_load(lock), "train@housing")
+    before = {p: p.read_bytes() for p in files}
+    wrapper = tmp_path / "bin" / "python"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f"#!{sys.executable}\nimport os, resource, signal, sys\n"
+                       f"signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+                       f"resource.setrlimit(resource.RLIMIT_FSIZE, ({FSIZE_LIMIT}, resource.RLIM_INFINITY))\n"
+                       f"os.execv({sys.executable!r}, [{sys.executable!r}, *sys.argv[1:]])\n")
+    wrapper.chmod(0o755)
+    path = os.pathsep.join([str(wrapper.parent), str(Path(sys.executable).parent), os.environ["PATH"]])
+    proc = run(["dvc", "repro", "-f", "-s", "train@housing"], project, check=False, env={"PATH": path})
+    assert proc.returncode != 0
+    assert re.search(r"^train@housing: data/\S+: File too large$", proc.stderr + proc.stdout, re.M), proc.stderr
+    assert (project / "dvc.lock").read_text() == lock
+    run("dvc repro train@housing", project)
+    assert (project / "dvc.lock").read_text() == lock
+    assert {p: p.read_bytes() for p in files} == before
+
+
 # --- quiet output --------------------------------------------------------------------------------------------
 
 CHATTER = ("oneDNN custom operations are on", "All log messages before absl::InitializeLog()", "cpu_feature_guard")
