@@ -4,9 +4,10 @@ Importing the package also quiets TensorFlow's start-up. While `import tensorflo
 their static initializers log before TensorFlow applies TF_CPP_MIN_LOG_LEVEL (absl's "All log messages
 before absl::InitializeLog() ..." and "oneDNN custom operations are on ..." from port.cc), so that variable
 cannot hide them. The first `import tensorflow` of a process therefore runs with file descriptor 2 sent to a
-pipe (read into memory: no disk needed); afterwards the lines go on to the real stderr, except log messages below TF_CPP_MIN_LOG_LEVEL
-(0 INFO, 1 WARNING, 2 ERROR, 3 FATAL) and absl's "before InitializeLog" notice once something was dropped.
-Anything else written meanwhile (Python warnings, a real TensorFlow warning or error) still shows.
+pipe (read into memory: no disk needed) and Python's sys.stderr kept on the real stderr; afterwards what the
+C++ code wrote goes on to stderr, except log messages below TF_CPP_MIN_LOG_LEVEL (0: INFO and up shown, 1:
+WARNING and up, 2: ERROR and up, 3: FATAL) and absl's "before InitializeLog" notice once a level is set.
+Python's warnings and a C++ warning or error at or above the level still show; later logging is TensorFlow's.
 """
 import os
 import re
@@ -56,11 +57,15 @@ class _Loader:
     def exec_module(self, module):
         import threading
         try:
-            level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+            level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL") or 0)
         except ValueError:
             level = 0
-        sys.stderr.flush()
+        python_stderr = sys.stderr
+        python_stderr.flush()
         saved, (r, w) = os.dup(2), os.pipe()
+        if _writes_to_fd2(python_stderr):      # Python's own messages (warnings, tracebacks) bypass the filter
+            sys.stderr = open(saved, "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace",
+                              closefd=False)
         chunks = []
         reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(r, 1 << 16), b"")))
         reader.start()
@@ -70,12 +75,22 @@ class _Loader:
             self.loader.exec_module(module)
         finally:
             sys.stderr.flush()
+            sys.stderr = python_stderr
             os.dup2(saved, 2)               # the pipe's last write end closes: the reader sees its end
             os.close(saved)
             reader.join()
             os.close(r)
-            sys.stderr.buffer.write(filter_log(b"".join(chunks), level))
-            sys.stderr.flush()
+            kept = filter_log(b"".join(chunks), level)
+            while kept:
+                kept = kept[os.write(2, kept):]
+
+
+def _writes_to_fd2(stream):
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
 
 if not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
     sys.meta_path.insert(0, _QuietTensorFlowImport())

@@ -148,19 +148,35 @@ def test_tensorflow_start_up_does_not_reach_dvc_repro(housing_repro):
     assert not [line for line in output.splitlines() if any(c in line for c in CHATTER)]
 
 
+LOADING = [b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+           b"I0000 00:00:1796038439.065424    2588 port.cc:153] oneDNN custom operations are on. ...\n",
+           b"2026-11-30 11:34:03.123456: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow\n",
+           b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow.\n",
+           b"W0000 00:00:1796038440.000001    2588 some_op.cc:12] a real warning\n",
+           b"E0000 00:00:1796038440.000002    2588 other.cc:34] a real error\n",
+           b"  with a second line\n"]
+
+
 def test_tensorflow_log_lines_below_the_level_are_dropped_and_the_rest_kept():
     from stages import filter_log
-    lines = [b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
-             b"I0000 00:00:1796038439.065424    2588 port.cc:153] oneDNN custom operations are on. ...\n",
-             b"2026-11-30 11:34:03.123456: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow\n",
-             b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow.\n",
-             b"W0000 00:00:1796038440.000001    2588 some_op.cc:12] a real warning\n",
-             b"/x/y.py:3: UserWarning: a Python warning\n",
-             b"E0000 00:00:1796038440.000002    2588 other.cc:34] a real error\n"]
-    data = b"".join(lines)
+    data = b"".join(LOADING)
     assert filter_log(data, 0) == data
-    assert filter_log(data, 1) == b"".join(lines[4:])
-    assert filter_log(data, 2) == lines[6]      # (model.py's default: a C++ warning is hidden, as TF hides it)
+    assert filter_log(data, 1) == b"".join(LOADING[4:])
+    assert filter_log(data, 2) == b"".join(LOADING[5:])     # (model.py's default: C++ warnings hidden, as TF does)
+
+
+def test_the_import_filter_keeps_python_messages_and_messages_at_the_level(tmp_path):
+    """A stand-in for TensorFlow's loader: C++ lines on fd 2, and a Python warning right after dropped ones."""
+    code = ("import os, sys, stages\n"
+            "class Loader:\n"
+            "    def exec_module(self, module):\n"
+            f"        os.write(2, {b''.join(LOADING[:4])!r})\n"
+            "        print('a Python warning', file=sys.stderr)\n"
+            f"        os.write(2, {b''.join(LOADING[4:])!r})\n"
+            "stages._Loader(Loader()).exec_module(None)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "TF_CPP_MIN_LOG_LEVEL": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True)
+    assert proc.stderr == b"a Python warning\n" + b"".join(LOADING[4:])
 
 
 def test_a_stage_importing_tensorflow_prints_nothing_else(tmp_path):
