@@ -89,12 +89,12 @@ def read_yaml(path):
     return _parse(Path(path).read_text())
 
 
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @functools.lru_cache(maxsize=8)
 def _parse(text):
     return yaml.load(text, Loader=Loader)
-
-
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_params(params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
@@ -111,9 +111,10 @@ def read_params(params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
 @functools.lru_cache(maxsize=8)
 def _parse_strictly(data):
     try:
-        loader = Loader(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise SystemExit(f"params.yaml: not UTF-8 text (byte {e.start + 1})") from None
+    loader = Loader(text)
     try:
         node = loader.get_single_node()          # the node tree keeps each key's line: checked, then built
         if node is not None:
@@ -122,6 +123,10 @@ def _parse_strictly(data):
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise SystemExit(f"params.yaml: line {mark.line + 1}, column {mark.column + 1}: {e.problem}") from None
+    except yaml.reader.ReaderError as e:         # a control character
+        line, column = text.count("\n", 0, e.position) + 1, e.position - text.rfind("\n", 0, e.position)
+        raise SystemExit(f"params.yaml: line {line}, column {column}: unacceptable character #x{e.character:04x}: "
+                         f"{e.reason}") from None
     finally:
         loader.dispose()
     if node is None:

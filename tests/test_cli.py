@@ -87,8 +87,8 @@ def check_invariants(task, data, code, out, err):
 ANY_BYTES = st.one_of(
     st.binary(max_size=400),
     st.lists(st.one_of(st.binary(max_size=40), st.text(max_size=40).map(str.encode),
-                       st.sampled_from([b"", b"\r", b"\xef\xbb\xbf", b"1e39", b"nan", b",", b"1,2,3,4,5,6,7,8,9,10,11,12,13",
-                                        b"-1e308", b"\xff", b"\xc3", b"\xed\xa0\x80", b"inf"])),
+                       st.sampled_from([b"", b"\r", b"\xef\xbb\xbf", b"1e39", b"nan", b",", b"-1e308", b"\xff", b"\xc3",
+                                        b"1,2,3,4,5,6,7,8,9,10,11,12,13", b"\xed\xa0\x80", b"inf"])),
              max_size=30).map(b"".join))
 
 
@@ -269,12 +269,14 @@ ARG = st.one_of(st.text(max_size=12), st.sampled_from(["imdb", "reuters", "housi
                                                         "0", "25000", "-", "data", "params.yaml", "--x"]),
                 st.integers(-10**30, 10**30).map(str))
 TASK = st.sampled_from(list(tasks.TASKS) * 4 + ["", "IMDB", "imdb "])        # (arbitrary text: ARG below)
-INDEX = st.one_of(st.integers(-3, 30000), st.integers(-10**30, 10**30)).map(str) | st.text(max_size=8) | st.sampled_from(
-    [" 7 ", "1e3", "0x1", "-0", "\u0661", "1_0"])
-SPLIT = st.just([]) | st.sampled_from(["train", "test"]).map(lambda s: ["--split", s]) | st.lists(ARG, max_size=2).map(
-    lambda a: ["--split", *a])
-FILE = st.sampled_from(["-", "data", "params.yaml", "dvc.yaml", "/proc/self/mem", "missing.txt", "data/raw/imdb/imdb.npz"])
-ARGV = {"decode": st.builds(lambda t, i, s, x: [t, i, *s, *x], TASK, INDEX, SPLIT, st.just([]) | st.lists(ARG, max_size=1)),
+INDEX = (st.one_of(st.integers(-3, 30000), st.integers(-10**30, 10**30)).map(str) | st.text(max_size=8)
+         | st.sampled_from([" 7 ", "1e3", "0x1", "-0", "\u0661", "1_0"]))
+SPLIT = (st.just([]) | st.sampled_from(["train", "test"]).map(lambda s: ["--split", s])
+         | st.lists(ARG, max_size=2).map(lambda a: ["--split", *a]))
+FILE = st.sampled_from(["-", "data", "params.yaml", "dvc.yaml", "/proc/self/mem", "missing.txt",
+                        "data/raw/imdb/imdb.npz"])
+ARGV = {"decode": st.builds(lambda t, i, s, x: [t, i, *s, *x], TASK, INDEX, SPLIT,
+                            st.just([]) | st.lists(ARG, max_size=1)),
         "predict": st.builds(lambda t, f: [t, *f], TASK, st.just([]) | st.lists(FILE | ARG, max_size=1))}
 
 
