@@ -3,9 +3,11 @@
     python -m stages.decode <task> <index> [--split train|test]
 
 Reads data/raw/<task>/ with the `encode` params (same num_words and split as the pipeline). Reserved ids
-(0 padding, 1 start, 2 out-of-vocabulary) print as "?".
+(0 padding, 1 start, 2 out-of-vocabulary) print as "?". Prints one JSON line: {"text": ..., "label": ...}
+(IMDB, Reuters) or {"features": {"CRIM": ..., ...}, "price": ...} (housing, raw values, price in $1000s).
 """
 import argparse
+import json
 from pathlib import Path
 
 from stages import encode, params, tasks
@@ -19,8 +21,14 @@ def decode_words(ids, word_index):
     return " ".join(reverse.get(i - encode.INDEX_FROM, "?") for i in ids)
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """A bad argument: one line (argparse's own usage message takes three)."""
+        self.exit(2, f"decode: {message} (usage: python -m stages.decode <task> <index> [--split train|test])\n")
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m stages.decode", description=__doc__.splitlines()[0])
+    ap = Parser(prog="python -m stages.decode", description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("task", choices=list(tasks.TASKS))
     ap.add_argument("index", type=int)
     ap.add_argument("--split", choices=("train", "test"), default="train")
@@ -38,14 +46,14 @@ def main(argv=None):
         raise SystemExit(f"decode: index must be between 0 and {len(y) - 1} for the {args.split} split, "
                          f"got {args.index}")
     if args.task == "housing":
-        print(", ".join(f"{n}={v:g}" for n, v in zip(HOUSING_FEATURES, x[args.index])) + f"; price={y[args.index]}")
-        return
-    word_index = encode.load_word_index(raw, args.task)
-    ids = flat[splits[args.index]:splits[args.index + 1]].tolist()
-    label = int(y[args.index])
-    label = (("negative", "positive")[label] if args.task == "imdb" else tasks.REUTERS_TOPICS[label])
-    print(decode_words(ids, word_index))
-    print(f"label: {label}")
+        out = {"features": dict(zip(HOUSING_FEATURES, x[args.index].tolist())), "price": float(y[args.index])}
+    else:
+        word_index = encode.load_word_index(raw, args.task)
+        ids = flat[splits[args.index]:splits[args.index + 1]].tolist()
+        label = int(y[args.index])
+        out = {"text": decode_words(ids, word_index),
+               "label": ("negative", "positive")[label] if args.task == "imdb" else tasks.REUTERS_TOPICS[label]}
+    print(json.dumps(out, allow_nan=False))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -14,41 +15,62 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
+
+    Whatever fails, the temporary file is removed and `path` keeps its previous content; an OSError (a full
+    disk, a file-size limit, a read-only folder) exits with one line naming the file and the system's reason:
+    `train@imdb: data/model/imdb.keras: No space left on device`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        other = str(e.filename or "")                   # a file other than ours or its temporaries (a mirror's)
+        where = other if other and not os.path.basename(other).startswith(f".{path.name}.") else path
+        raise SystemExit(f"{_stage()}{where}: {e.strerror or e}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def _stage():
+    """"train@imdb: " when this process is `python -m stages.train imdb`, else ""."""
+    name = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None) or ""
+    return f"{name.removeprefix('stages.')}@{sys.argv[1]}: " if name.startswith("stages.") and sys.argv[1:] else ""
 
 
 @contextlib.contextmanager
 def atomic_dir(path):
     """Yield a new temporary folder beside folder `path`; it replaces `path` (and all it held) only if the block
-    succeeds. (Two renames: a crash between them leaves no folder, which the next run rebuilds.)"""
+    succeeds. (Two renames: a crash between them leaves no folder, which the next run rebuilds.) An OSError exits
+    with one line, as in `atomic_path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    old = tmp.with_suffix(".old")
+    tmp = old = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        old = tmp.with_suffix(".old")
         yield tmp
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
+    except OSError as e:
+        raise SystemExit(f"{_stage()}{path}: {e.strerror or e}") from None
     finally:
         for leftover in (tmp, old):
-            shutil.rmtree(leftover, ignore_errors=True)
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def write_bytes(path, data):

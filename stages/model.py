@@ -21,7 +21,7 @@ import gc
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")   # warnings and errors still show
 
 import numpy as np  # noqa: E402
 

@@ -3,8 +3,11 @@
 It returns exactly the keys dvc.yaml declares for `<stage>@<task>` (read from dvc.yaml itself), validated,
 so a stage cannot depend on a key DVC does not track for it. Keys come back without the task prefix:
 `load("train", "reuters")["epochs"]` is `reuters.epochs`. A bad value exits with one line:
-`params.yaml: reuters.epochs must be an integer >= 1, got -1`.
+`params.yaml: reuters.epochs must be an integer >= 1, got -1`. The file is read strictly: a YAML syntax error,
+a file that is empty or not a mapping, a key given twice, or a key no stage declares (a typo) exits with one
+line too: `params.yaml: reuters.epoch is not a known key (did you mean reuters.epochs?)`.
 """
+import difflib
 import functools
 import re
 from pathlib import Path
@@ -86,9 +89,95 @@ def read_yaml(path):
     return _parse(Path(path).read_text())
 
 
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @functools.lru_cache(maxsize=8)
 def _parse(text):
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.load(text, Loader=Loader)
+
+
+def read_params(params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
+    """params.yaml's values, read strictly; any problem exits with one line. Callers must not modify them."""
+    try:
+        data = Path(params_yaml).read_bytes()
+    except OSError as e:
+        raise SystemExit(f"params.yaml: {e.strerror}") from None
+    values = _parse_strictly(data)
+    _refuse_unknown(values, known_keys(dvc_yaml))
+    return values
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_strictly(data):
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SystemExit(f"params.yaml: not UTF-8 text (byte {e.start + 1})") from None
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()          # the node tree keeps each key's line: checked, then built
+        if node is not None:
+            _refuse_duplicates(node)
+            values = loader.construct_document(node)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise SystemExit(f"params.yaml: line {mark.line + 1}, column {mark.column + 1}: {e.problem}") from None
+    except yaml.reader.ReaderError as e:         # a control character
+        line, column = text.count("\n", 0, e.position) + 1, e.position - text.rfind("\n", 0, e.position)
+        raise SystemExit(f"params.yaml: line {line}, column {column}: unacceptable character #x{e.character:04x}: "
+                         f"{e.reason}") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise SystemExit("params.yaml: the file is empty: expected seed, the task sections imdb, reuters, housing, ...")
+    if not isinstance(values, dict):
+        raise SystemExit(f"params.yaml: expected a mapping of keys (seed: 42, imdb: ...), got {type(values).__name__} "
+                         f"{values!r:.40}")
+    return values
+
+
+def _refuse_duplicates(node, prefix=""):
+    """YAML lets a later `epochs:` silently win over an earlier one in the same mapping; we do not."""
+    if isinstance(node, yaml.MappingNode):
+        first = {}
+        for key, value in node.value:
+            name = f"{prefix}{key.value}"
+            line = key.start_mark.line + 1
+            if name in first:
+                raise SystemExit(f"params.yaml: line {line}: {name} is given twice (first on line {first[name]})")
+            first[name] = line
+            _refuse_duplicates(value, name + ".")
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicates(item, prefix)
+
+
+def known_keys(dvc_yaml="dvc.yaml"):
+    """Every params key some stage of dvc.yaml declares: 'seed', 'imdb' (a section), 'imdb.epochs', ..."""
+    from stages.tasks import TASKS
+    keys = set()
+    for stage, body in read_yaml(dvc_yaml)["stages"].items():
+        if "foreach" in body:
+            for task in TASKS:
+                keys.update(declared(stage, task, dvc_yaml))
+        else:
+            keys.update(k for k in body.get("params", []) if isinstance(k, str))
+    return keys
+
+
+def _refuse_unknown(values, known, prefix=""):
+    """A key no stage declares is a typo: refuse it, naming the closest known key."""
+    for k, v in values.items():
+        key = f"{prefix}{k}"
+        section = any(x.startswith(key + ".") for x in known)
+        if key not in known and not section:
+            same_name = [x for x in sorted(known) if x.rpartition(".")[2] == str(k)]
+            hint = same_name or difflib.get_close_matches(key, sorted(known), n=1)
+            raise SystemExit(f"params.yaml: {key} is not a known key"
+                             + (f" (did you mean {' or '.join(hint)}?)" if hint else ""))
+        if section and isinstance(v, dict):
+            _refuse_unknown(v, known, key + ".")
 
 
 def declared(stage, task, dvc_yaml="dvc.yaml"):
@@ -126,7 +215,7 @@ def load(stage, task, params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
     """Validated values of exactly the keys `<stage>@<task>` declares, keyed without the task prefix."""
     from stages.tasks import get
     get(task)
-    values = read_yaml(params_yaml) or {}
+    values = read_params(params_yaml, dvc_yaml)
     out = {}
     for key in declared(stage, task, dvc_yaml):
         node = values

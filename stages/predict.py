@@ -7,9 +7,13 @@ Raw inputs: English review text (imdb), newswire text (reuters), or 13 comma-sep
 (housing, unnormalized: the cached training mean/std are applied). The prediction is the replicates'
 ensemble: their outputs averaged. Prints one JSON object per line:
 imdb {"positive": p}; reuters {"topic": name, "probability": p, "top3": [[name, p], ...]}; housing {"price": v}
-in $1000s. A bad line gets one error line on stderr (the other lines still print) and the exit code is 1.
+in $1000s. Input is read as bytes, one UTF-8 line at a time (CRLF line ends and a byte-order mark are fine).
+A bad line gets one error line on stderr, `predict: line N: <reason>` (not UTF-8, empty, wrong field count,
+not a number, a value the model cannot represent), the other lines still print, and the exit code is 1.
 """
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -45,6 +49,28 @@ def describe(spec, row):
     return {"price": round(float(row[0]), 4)}
 
 
+# A plain decimal number, as a CSV of features holds it (no nan/inf, no "1_000", no non-ASCII digits).
+NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def shown(text, limit=40):
+    """A field as an error message quotes it: repr'd (one line), cut at `limit` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def decode_line(raw, n):
+    """Bytes of input line `n` (1-based) -> text: the line end (LF or CRLF) and, on line 1, a UTF-8 byte-order
+    mark removed. ValueError if the bytes are not UTF-8."""
+    raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+    if n == 1:
+        raw = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 text (byte {e.start + 1} is 0x{raw[e.start]:02x})") from None
+
+
 def parse(spec, line, word_index, num_words, stats):
     """One raw input line -> a model input row (CSR ids or normalized features); ValueError if bad."""
     if not line.strip():
@@ -54,13 +80,15 @@ def parse(spec, line, word_index, num_words, stats):
     fields = line.split(",")
     if len(fields) != HOUSING_FEATURES:
         raise ValueError(f"expected {HOUSING_FEATURES} comma-separated numbers, got {len(fields)}")
-    try:
-        values = np.array([float(f) for f in fields])
-    except ValueError as e:
-        raise ValueError(str(e).replace("could not convert string to float: ", "not a number: ")) from None
-    if not np.isfinite(values).all():
-        raise ValueError("not a finite number")
-    return (values - np.array(stats["mean"])) / np.array(stats["std"])
+    for f in fields:
+        if not NUMBER.fullmatch(f):
+            raise ValueError(f"not a number: {shown(f)}")
+    values = np.array([float(f) for f in fields])
+    row = (values - np.array(stats["mean"])) / np.array(stats["std"])
+    for f, v in zip(fields, row):          # the model computes in float32: beyond ~3.4e38 is inf
+        if not abs(v) <= FLOAT32_MAX:
+            raise ValueError(f"a value the model cannot represent (beyond float32): {shown(f.strip())}")
+    return row
 
 
 def predict_rows(spec, model, rows):
@@ -72,22 +100,38 @@ def predict_rows(spec, model, rows):
     return model.predict(np.array(rows, dtype=np.float32))
 
 
-def cli(task, lines, out=sys.stdout, err=sys.stderr):
+def cli(task, lines, out=None, err=None):
+    """Answer raw input lines (bytes, as read from a file): one JSON line per good line, in order, and one
+    `predict: line N: <reason>` on stderr per bad one. Returns 1 if some line was bad, else 0."""
+    out, err = out or sys.stdout, err or sys.stderr
     spec = tasks.get(task)
     model = inference.Ensemble(f"data/model/{task}")
     num_words = model.width
     word_index = encode.load_word_index(Path("data/raw") / task, task) if spec.text else None
     stats = None if spec.text else io.read_json("data/encoded/housing/stats.json")
     failed = False
-    for n, line in enumerate(lines, 1):
+    for n, raw in enumerate(lines, 1):
         try:
-            row = parse(spec, line.rstrip("\n"), word_index, num_words, stats)
+            with np.errstate(all="ignore"):    # an overflow is reported below, not as a numpy warning
+                row = parse(spec, decode_line(raw, n), word_index, num_words, stats)
+                pred = predict_rows(spec, model, [row])[0]
+            if not np.isfinite(pred).all():
+                raise ValueError("a value the model cannot represent: the prediction overflows float32")
+            answer = json.dumps(describe(spec, pred), allow_nan=False)
         except ValueError as e:
             print(f"predict: line {n}: {e}", file=err, flush=True)
             failed = True
             continue
-        print(json.dumps(describe(spec, predict_rows(spec, model, [row])[0])), file=out, flush=True)
+        print(answer, file=out, flush=True)
     return 1 if failed else 0
+
+
+def read_lines(f, name):
+    """The lines of a binary stream; a read error exits with one line."""
+    try:
+        yield from f
+    except OSError as e:
+        raise SystemExit(f"predict: {name}: {e.strerror}") from None
 
 
 def test_set(task):
@@ -119,25 +163,37 @@ def test_set(task):
     print(f"predict@{task}: predictions[0] = {json.dumps(first)} (label {y[0]})")
 
 
+USAGE = "usage: python -m stages.predict <task> [FILE | -]   (or --help)"
+
+
 def main(argv):
-    if not argv or argv[0] in ("-h", "--help"):
-        raise SystemExit(__doc__)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
+    if not argv:
+        raise SystemExit(USAGE)
     task, rest = argv[0], argv[1:]
     if rest == ["--test"]:
         return test_set(task)
     if len(rest) > 1:
-        raise SystemExit("usage: python -m stages.predict <task> [FILE | -]")
+        raise SystemExit(USAGE)
     if not any(Path(f"data/model/{tasks.get(task).name}").glob("replicate-*.keras")):
         raise SystemExit(f"predict: no trained models in data/model/{task}/: run `dvc repro train@{task}` "
                          f"(or `dvc pull`) first")
     if not rest or rest[0] == "-":
-        return cli(task, sys.stdin)
+        return cli(task, read_lines(sys.stdin.buffer, "stdin"))
+    name = rest[0] if rest[0].isprintable() else repr(rest[0])
     try:
-        with open(rest[0], encoding="utf-8") as f:
-            return cli(task, f)
+        f = open(rest[0], "rb")
     except OSError as e:
-        raise SystemExit(f"predict: {rest[0]}: {e.strerror}") from None
+        raise SystemExit(f"predict: {name}: {e.strerror}") from None
+    with f:
+        return cli(task, read_lines(f, name))
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BrokenPipeError:                    # the reader went away (`... | head -1`): stop without a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -1,4 +1,5 @@
 """params.load hands a stage exactly the keys dvc.yaml declares for it, validated."""
+import re
 import subprocess
 import sys
 
@@ -149,3 +150,86 @@ def test_data_dependent_bounds_are_refused_before_writing(raw, tmp_path):
         after = {p: p.read_bytes() for p in (project / "data").rglob("*") if p.is_file()}
         assert after == before
         run("git checkout params.yaml", project)
+
+
+def insert_after(text, pattern, line):
+    """params.yaml's text with `line` inserted after the first line matching `pattern`; and both line numbers."""
+    lines = text.splitlines()
+    at = next(i for i, s in enumerate(lines) if re.match(pattern, s))
+    return "\n".join(lines[:at + 1] + [line] + lines[at + 1:]) + "\n", at + 1, at + 2
+
+
+def strict_case(edit):
+    """(text of params.yaml, {first, line}) for an edit of the real file."""
+    text = (ROOT / "params.yaml").read_text()
+    if isinstance(edit, tuple):
+        text, first, line = insert_after(text, *edit)
+        return text, {"first": first, "line": line}
+    return edit(text), {}
+
+
+# A file DVC would happily run with, or one PyYAML would read with a surprise: (edit, exact one-line message).
+STRICT = [
+    (("seed:", "seeds: 1"), "params.yaml: seeds is not a known key (did you mean seed?)"),
+    (("  epochs: 9", "  epoch: 5"), "params.yaml: reuters.epoch is not a known key (did you mean reuters.epochs?)"),
+    (("  k: 4", "  batchsize: 8"),
+     "params.yaml: housing.batchsize is not a known key (did you mean housing.batch_size?)"),
+    (lambda t: t.replace("reuters:", "reuter:"), "params.yaml: reuter is not a known key (did you mean reuters?)"),
+    (("seed:", "epochs: 9"),
+     "params.yaml: epochs is not a known key (did you mean housing.epochs or imdb.epochs or reuters.epochs?)"),
+    (lambda t: t + "zzz_unrelated: 1\n", "params.yaml: zzz_unrelated is not a known key"),
+    (("  epochs: 9", "  epochs: 10"),
+     "params.yaml: line {line}: reuters.epochs is given twice (first on line {first})"),
+    (("seed:", "seed: 43"), "params.yaml: line {line}: seed is given twice (first on line {first})"),
+    (lambda t: "seed: 42\nimdb: {num_words: 10000\nreuters: {}\n",
+     "params.yaml: line 3, column 8: did not find expected ',' or '}'"),
+    (lambda t: "seed: 42\n\timdb: {}\n",
+     "params.yaml: line 2, column 1: found a tab character that violates indentation"),
+    (lambda t: "seed: 42\n  imdb: 1\n",
+     "params.yaml: line 2, column 7: mapping values are not allowed in this context"),
+    (lambda t: "seed: 42\nimdb:\n  epochs: 4\a\n",
+     "params.yaml: line 3, column 12: unacceptable character #x0007: control characters are not allowed"),
+    (lambda t: "seed: 1\n---\nseed: 2\n", "params.yaml: line 2, column 1: but found another document"),
+    (lambda t: "", "params.yaml: the file is empty: expected seed, the task sections imdb, reuters, housing, ..."),
+    (lambda t: "# nothing here\n", "params.yaml: the file is empty: expected seed, the task sections imdb, reuters, "
+                                   "housing, ..."),
+    (lambda t: "- seed\n- 42\n",
+     "params.yaml: expected a mapping of keys (seed: 42, imdb: ...), got list ['seed', 42]"),
+    (lambda t: "42\n", "params.yaml: expected a mapping of keys (seed: 42, imdb: ...), got int 42"),
+    (lambda t: t.replace("seed: 42", "seed: \xe9"), None),      # (written as latin-1 below: not UTF-8)
+]
+
+
+@pytest.mark.parametrize("edit,message", STRICT, ids=[m.split(": ", 1)[1][:50] if m else "not utf-8"
+                                                      for _, m in STRICT])
+def test_params_file_is_read_strictly(tmp_path, edit, message):
+    text, lines = strict_case(edit)
+    if message is None:
+        data = text.encode("latin-1")
+        message = f"params.yaml: not UTF-8 text (byte {data.index(bytes([0xe9])) + 1})"
+    else:
+        data, message = text.encode(), message.format(**lines) if lines else message
+    (tmp_path / "params.yaml").write_bytes(data)
+    with pytest.raises(SystemExit) as err:
+        params.check_all(tmp_path / "params.yaml", ROOT / "dvc.yaml")
+    assert str(err.value.code) == message
+
+
+def test_params_stage_reports_one_line_and_writes_nothing(tmp_path):
+    project = new_project(tmp_path / "p")
+    text, first, line = insert_after((project / "params.yaml").read_text(), "  epochs:", "  epochs: 3")
+    (project / "params.yaml").write_text(text)
+    proc = run([sys.executable, "-m", "stages.params"], project, check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == f"params.yaml: line {line}: imdb.epochs is given twice (first on line {first})\n"
+    assert not (project / "data").exists()
+    (project / "params.yaml").unlink()
+    proc = run([sys.executable, "-m", "stages.params"], project, check=False)
+    assert (proc.returncode, proc.stderr) == (1, "params.yaml: No such file or directory\n")
+
+
+def test_known_keys_are_what_dvc_yaml_declares():
+    doc = yaml.safe_load((ROOT / "params.yaml").read_text())
+    leaves = {f"{t}.{k}" for t in tasks.TASKS for k in doc[t]} | {k for k in doc if k not in tasks.TASKS}
+    assert params.known_keys(ROOT / "dvc.yaml") == leaves | set(tasks.TASKS)
+    assert params.read_params(ROOT / "params.yaml", ROOT / "dvc.yaml") == doc      # same values as before

@@ -103,10 +103,12 @@ def test_tokenizer_round_trips_the_dataset(raw):
 
 def test_decode_prints_the_books_first_review(pipeline):
     proc = run([sys.executable, "-m", "stages.decode", "imdb", "0"], pipeline)
-    assert proc.stdout.startswith("? this film was just brilliant casting location scenery story direction")
-    assert proc.stdout.strip().endswith("label: positive")
+    review = json.loads(proc.stdout)
+    assert review["text"].startswith("? this film was just brilliant casting location scenery story direction")
+    assert review["label"] == "positive"
     proc = run([sys.executable, "-m", "stages.decode", "reuters", "0", "--split", "test"], pipeline)
-    assert proc.stdout.startswith("? ") and "label: " in proc.stdout
+    wire = json.loads(proc.stdout)
+    assert wire["text"].startswith("? ") and wire["label"] in tasks.REUTERS_TOPICS
     proc = run([sys.executable, "-m", "stages.decode", "imdb", "25000"], pipeline, check=False)
     assert proc.returncode != 0
-    assert proc.stderr.strip() == "decode: index must be between 0 and 24999 for the train split, got 25000"
+    assert proc.stderr == "decode: index must be between 0 and 24999 for the train split, got 25000\n"

@@ -1,14 +1,18 @@
-"""Interrupted runs are harmless; the same inputs give the same bytes."""
+"""Interrupted runs and a full disk are harmless; the same inputs give the same bytes; TensorFlow's start-up
+chatter stays out of the output."""
 import os
+import re
+import resource
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.conftest import run
+from tests.conftest import new_project, run
 
 
 def lock_outs(project):
@@ -53,3 +57,134 @@ def test_two_forced_repros_give_identical_bytes(clone, mirror):
     run("dvc repro -f", clone, env={"DATASETS_MIRROR": str(mirror)})
     assert (clone / "dvc.lock").read_text() == lock       # every artifact's hash: data, models, histories
     assert {p: p.read_bytes() for p in (clone / "data/metrics").iterdir()} == metrics
+
+
+# --- a full disk ---------------------------------------------------------------------------------------------
+
+WRITERS = ("encode", "train", "evaluate", "predict", "plot")     # every stage that writes data/ from computed data
+FSIZE_LIMIT = 32            # bytes: every output is larger, while Python's own start-up writes (tempfile's probe) fit
+
+
+def full_disk():
+    """In the child: writing past FSIZE_LIMIT bytes fails with EFBIG ("File too large") as a full disk fails with
+    ENOSPC (SIGXFSZ, which would kill the process instead, is ignored)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, resource.RLIM_INFINITY))
+
+
+@pytest.fixture(scope="module")
+def housing_repro(mirror, tmp_path_factory):
+    """A small-epoch project after `dvc repro` of every writing stage of housing: (project, the repro's output)."""
+    project = new_project(tmp_path_factory.mktemp("disk") / "project")
+    proc = run("dvc repro " + " ".join(f"{s}@housing" for s in WRITERS), project,
+               env={"DATASETS_MIRROR": str(mirror)})
+    return project, proc.stdout + proc.stderr
+
+
+def stage_files(project, lock, stage):
+    """The files a stage's outputs hold now (outputs as dvc.lock lists them: files or folders)."""
+    files = []
+    for out in lock["stages"][stage]["outs"]:
+        path = project / out["path"]
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return files
+
+
+def test_a_full_disk_loses_nothing(housing_repro):
+    project, _ = housing_repro
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("PYTHONPATH", None)
+    stages = [f"{s}@housing" for s in WRITERS]
+    for stage in stages:
+        files = stage_files(project, lock, stage)
+        before = {p: p.read_bytes() for p in files}
+        folders = {p.parent: sorted(os.listdir(p.parent)) for p in files}
+        proc = subprocess.run(lock["stages"][stage]["cmd"], shell=True, cwd=project, env=env, text=True,
+                              capture_output=True, preexec_fn=full_disk)
+        assert proc.returncode == 1, (stage, proc.stderr)
+        [line] = proc.stderr.splitlines()                                    # one line, no traceback
+        written = re.fullmatch(rf"{stage}: (\S+): File too large", line)
+        assert written and project / written.group(1) in files, line         # names one of the stage's outputs
+        assert {p: p.read_bytes() for p in files} == before                  # the previous outputs, byte for byte
+        assert {d: sorted(os.listdir(d)) for d in folders} == folders        # no temporary file left beside them
+    run(["dvc", "repro", "-f", "-s", *stages], project)                     # without the limit: the same bytes
+    assert yaml.safe_load((project / "dvc.lock").read_text()) == lock
+    assert run(["dvc", "status", "--json", *stages], project).stdout.strip() in ("{}", "")
+
+
+def test_a_full_disk_under_dvc_repro_then_repro_recovers(housing_repro, tmp_path):
+    """DVC deletes a stage's outputs before running it: the stage fails with its one line, DVC keeps the lock,
+    and the next `dvc repro` brings back the same bytes. (`python` on PATH applies the limit to the stage only.)"""
+    project, _ = housing_repro
+    lock = (project / "dvc.lock").read_text()
+    files = stage_files(project, yaml.safe_load(lock), "train@housing")
+    before = {p: p.read_bytes() for p in files}
+    wrapper = tmp_path / "bin" / "python"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f"#!{sys.executable}\nimport os, resource, signal, sys\n"
+                       f"signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+                       f"resource.setrlimit(resource.RLIMIT_FSIZE, ({FSIZE_LIMIT}, resource.RLIM_INFINITY))\n"
+                       f"os.execv({sys.executable!r}, [{sys.executable!r}, *sys.argv[1:]])\n")
+    wrapper.chmod(0o755)
+    path = os.pathsep.join([str(wrapper.parent), str(Path(sys.executable).parent), os.environ["PATH"]])
+    proc = run(["dvc", "repro", "-f", "-s", "train@housing"], project, check=False, env={"PATH": path})
+    assert proc.returncode != 0
+    assert re.search(r"^train@housing: data/\S+: File too large$", proc.stderr + proc.stdout, re.M), proc.stderr
+    assert (project / "dvc.lock").read_text() == lock
+    run("dvc repro train@housing", project)
+    assert (project / "dvc.lock").read_text() == lock
+    assert {p: p.read_bytes() for p in files} == before
+
+
+# --- quiet output --------------------------------------------------------------------------------------------
+
+CHATTER = ("oneDNN custom operations are on", "All log messages before absl::InitializeLog()", "cpu_feature_guard")
+
+
+def test_tensorflow_start_up_does_not_reach_dvc_repro(housing_repro):
+    _, output = housing_repro                   # (validate@housing and train@housing load TensorFlow)
+    assert "Running stage 'train@housing'" in output and "train@housing: loss" in output
+    assert not [line for line in output.splitlines() if any(c in line for c in CHATTER)]
+
+
+LOADING = [b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+           b"I0000 00:00:1796038439.065424    2588 port.cc:153] oneDNN custom operations are on. ...\n",
+           b"2026-11-30 11:34:03.123456: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow\n",
+           b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow.\n",
+           b"W0000 00:00:1796038440.000001    2588 some_op.cc:12] a real warning\n",
+           b"E0000 00:00:1796038440.000002    2588 other.cc:34] a real error\n",
+           b"  with a second line\n"]
+
+
+def test_tensorflow_log_lines_below_the_level_are_dropped_and_the_rest_kept():
+    from stages import filter_log
+    data = b"".join(LOADING)
+    assert filter_log(data, 0) == data
+    assert filter_log(data, 1) == b"".join(LOADING[4:])
+    assert filter_log(data, 2) == b"".join(LOADING[5:])     # (model.py's default: C++ warnings hidden, as TF does)
+
+
+def test_the_import_filter_keeps_python_messages_and_messages_at_the_level(tmp_path):
+    """A stand-in for TensorFlow's loader: C++ lines on fd 2, and a Python warning right after dropped ones."""
+    code = ("import os, sys, stages\n"
+            "class Loader:\n"
+            "    def exec_module(self, module):\n"
+            f"        os.write(2, {b''.join(LOADING[:4])!r})\n"
+            "        print('a Python warning', file=sys.stderr)\n"
+            f"        os.write(2, {b''.join(LOADING[4:])!r})\n"
+            "stages._Loader(Loader()).exec_module(None)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "TF_CPP_MIN_LOG_LEVEL": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True)
+    assert proc.stderr == b"a Python warning\n" + b"".join(LOADING[4:])
+
+
+def test_a_stage_importing_tensorflow_prints_nothing_else(tmp_path):
+    code = "from stages import model; import sys; print('done', file=sys.stderr)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert proc.stderr == "done\n"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "0"                                   # asked for: TensorFlow's INFO lines show
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert "oneDNN custom operations are on" in proc.stderr and proc.stderr.endswith("done\n")
