@@ -1,8 +1,9 @@
 """Fidelity: the book's plain Keras code and the pipeline, trained over the same N seeds, compared statistically.
 
-    DATASETS_MIRROR=... python bench/seeds.py [--seeds 8] [--out bench/seeds.json]
+    DATASETS_MIRROR=... python bench/seeds.py [--seeds 8] [--seed 42] [--tasks imdb,reuters,housing] [--out ...]
 
-Seeds: 42, 1042, 2042, ... (the pipeline's replicate seeds, stages/stats.py). The book's side, for each seed:
+Seeds: 42, 1042, 2042, ... (the pipeline's replicate seeds for params seed 42, stages/stats.py; --seed changes
+the base, for an independent replication). The book's side, for each seed:
 `keras.utils.set_random_seed(seed)`, then the book's listings as bench/book.py runs them -- float64
 `vectorize_sequences` rows, `model.fit` -- for the four numbers compared: the IMDB and Reuters test accuracy of
 the final models (4 and 9 epochs on all training data), the housing test MAE of the final model (130 epochs)
@@ -28,7 +29,7 @@ from stages import compare, stats  # noqa: E402
 METRICS = {"imdb": ["test.accuracy"], "reuters": ["test.accuracy"], "housing": ["test.mae", "kfold.mean_mae"]}
 
 
-def book(seeds):
+def book(seeds, tasks):
     """{task: {metric: [value per seed]}} from the book's code (one process, the data encoded once)."""
     mirror = os.environ.get("DATASETS_MIRROR")
     if mirror and "://" not in mirror:           # keras.datasets reads $KERAS_HOME/datasets/
@@ -55,25 +56,28 @@ def book(seeds):
         model.compile(optimizer="rmsprop", loss=loss, metrics=[metric])
         return model
 
-    out = {task: {m: [] for m in ms} for task, ms in METRICS.items()}
-    (x, y), (xt, yt) = imdb.load_data(num_words=10000)
-    x, xt, y, yt = vectorize_sequences(x), vectorize_sequences(xt), y.astype("float32"), yt.astype("float32")
-    for seed in seeds:
+    out = {task: {m: [] for m in METRICS[task]} for task in tasks}
+    if "imdb" in tasks:
+        (x, y), (xt, yt) = imdb.load_data(num_words=10000)
+        x, xt, y, yt = vectorize_sequences(x), vectorize_sequences(xt), y.astype("float32"), yt.astype("float32")
+    for seed in seeds if "imdb" in tasks else []:
         keras.utils.set_random_seed(seed)
         model = dense([16, 16], layers.Dense(1, activation="sigmoid"), "binary_crossentropy", "accuracy")
         model.fit(x, y, epochs=4, batch_size=512, verbose=0)
         out["imdb"]["test.accuracy"].append(model.evaluate(xt, yt, verbose=0)[1])
         print(json.dumps({"seed": seed, "imdb": out["imdb"]["test.accuracy"][-1]}), flush=True)
-    (x, y), (xt, yt) = reuters.load_data(num_words=10000)
-    x, xt = vectorize_sequences(x), vectorize_sequences(xt)
-    y, yt = keras.utils.to_categorical(y), keras.utils.to_categorical(yt)
-    for seed in seeds:
+    if "reuters" in tasks:
+        (x, y), (xt, yt) = reuters.load_data(num_words=10000)
+        x, xt = vectorize_sequences(x), vectorize_sequences(xt)
+        y, yt = keras.utils.to_categorical(y), keras.utils.to_categorical(yt)
+    for seed in seeds if "reuters" in tasks else []:
         keras.utils.set_random_seed(seed)
         model = dense([64, 64], layers.Dense(46, activation="softmax"), "categorical_crossentropy", "accuracy")
         model.fit(x, y, epochs=9, batch_size=512, verbose=0)
         out["reuters"]["test.accuracy"].append(model.evaluate(xt, yt, verbose=0)[1])
         print(json.dumps({"seed": seed, "reuters": out["reuters"]["test.accuracy"][-1]}), flush=True)
-    del x, xt
+    if "housing" not in tasks:
+        return out
     (x, y), (xt, yt) = boston_housing.load_data()
     mean, std = x.mean(axis=0), (x - x.mean(axis=0)).std(axis=0)
     x, xt = (x - mean) / std, (xt - mean) / std
@@ -96,35 +100,38 @@ def book(seeds):
     return out
 
 
-def pipeline(n):
+def pipeline(n, seed, tasks):
     """{task: {metric: [value per replicate]}} from `dvc repro` of a fresh clone with `replicates: n`."""
     import yaml
     work = Path(tempfile.mkdtemp(prefix="seeds-")) / "ch4"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(work)], check=True)
     doc = yaml.safe_load((work / "params.yaml").read_text())
-    doc["replicates"] = n
+    doc["replicates"], doc["seed"] = n, seed
     (work / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    subprocess.run(["dvc", "repro", "-q"], cwd=work, check=True)
+    subprocess.run(["dvc", "repro", "-q"] + [f"evaluate@{t}" for t in tasks], cwd=work, check=True)
     out = {}
-    for task, metrics in METRICS.items():
+    for task in tasks:
         values = json.loads((work / f"data/metrics/{task}_replicates.json").read_text())
-        assert values["seeds"] == stats.seeds(42, n), values["seeds"]
-        out[task] = {m: values[m] for m in metrics}
+        assert values["seeds"] == stats.seeds(seed, n), values["seeds"]
+        out[task] = {m: values[m] for m in METRICS[task]}
     return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=8, help="seeds per side (2..32)")
+    ap.add_argument("--seed", type=int, default=42, help="base seed (params.yaml's seed for the pipeline)")
+    ap.add_argument("--tasks", default=",".join(METRICS), help="comma-separated, of " + ", ".join(METRICS))
     ap.add_argument("--out", default=str(ROOT / "bench" / "seeds.json"))
     args = ap.parse_args()
-    if not 2 <= args.seeds <= 32:
-        raise SystemExit("bench/seeds.py: --seeds must be between 2 and 32")
-    seeds = stats.seeds(42, args.seeds)
+    tasks = [t for t in METRICS if t in args.tasks.split(",")]
+    if not 2 <= args.seeds <= 32 or not tasks or set(args.tasks.split(",")) - set(METRICS):
+        raise SystemExit("bench/seeds.py: --seeds must be between 2 and 32, --tasks among " + ", ".join(METRICS))
+    seeds = stats.seeds(args.seed, args.seeds)
     start = time.perf_counter()
-    ours = pipeline(args.seeds)
+    ours = pipeline(args.seeds, args.seed, tasks)
     pipeline_s = time.perf_counter() - start
-    theirs = book(seeds)
+    theirs = book(seeds, tasks)
     book_s = time.perf_counter() - start - pipeline_s
     table = compare.rows(theirs, ours)                     # A = the book's code, B = the pipeline
     side_a, side_b = ("book's code (model.fit)", None), ("pipeline", None)
