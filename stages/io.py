@@ -67,6 +67,8 @@ def atomic_dir(path):
         os.replace(tmp, path)
     except OSError as e:
         raise SystemExit(f"{_stage()}{path}: {e.strerror or e}") from None
+    except SystemExit as e:                             # a file of the folder failed: name it where it belongs
+        raise SystemExit(str(e.code).replace(str(tmp), str(path))) from None
     finally:
         for leftover in (tmp, old):
             if leftover is not None:
