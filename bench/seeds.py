@@ -51,31 +51,30 @@ def book(seeds, tasks):
                 results[i, j] = 1.
         return results
 
-    def dense(units, head, loss, metric):
-        model = keras.Sequential([layers.Dense(u, activation="relu") for u in units] + [head])
+    def dense(units, outputs, activation, loss, metric):       # built in the book's order, after the seed
+        model = keras.Sequential([layers.Dense(u, activation="relu") for u in units]
+                                 + [layers.Dense(outputs, activation=activation)])
         model.compile(optimizer="rmsprop", loss=loss, metrics=[metric])
         return model
 
     out = {task: {m: [] for m in METRICS[task]} for task in tasks}
-    if "imdb" in tasks:
-        (x, y), (xt, yt) = imdb.load_data(num_words=10000)
-        x, xt, y, yt = vectorize_sequences(x), vectorize_sequences(xt), y.astype("float32"), yt.astype("float32")
-    for seed in seeds if "imdb" in tasks else []:
-        keras.utils.set_random_seed(seed)
-        model = dense([16, 16], layers.Dense(1, activation="sigmoid"), "binary_crossentropy", "accuracy")
-        model.fit(x, y, epochs=4, batch_size=512, verbose=0)
-        out["imdb"]["test.accuracy"].append(model.evaluate(xt, yt, verbose=0)[1])
-        print(json.dumps({"seed": seed, "imdb": out["imdb"]["test.accuracy"][-1]}), flush=True)
-    if "reuters" in tasks:
-        (x, y), (xt, yt) = reuters.load_data(num_words=10000)
+    text = {"imdb": (imdb, [16, 16], (1, "sigmoid"), "binary_crossentropy", 4),
+            "reuters": (reuters, [64, 64], (46, "softmax"), "categorical_crossentropy", 9)}
+    for task in [t for t in text if t in tasks]:                  # listings 4.1-4.10 and 4.11-4.21
+        dataset, units, head, loss, epochs = text[task]
+        (x, y), (xt, yt) = dataset.load_data(num_words=10000)
         x, xt = vectorize_sequences(x), vectorize_sequences(xt)
-        y, yt = keras.utils.to_categorical(y), keras.utils.to_categorical(yt)
-    for seed in seeds if "reuters" in tasks else []:
-        keras.utils.set_random_seed(seed)
-        model = dense([64, 64], layers.Dense(46, activation="softmax"), "categorical_crossentropy", "accuracy")
-        model.fit(x, y, epochs=9, batch_size=512, verbose=0)
-        out["reuters"]["test.accuracy"].append(model.evaluate(xt, yt, verbose=0)[1])
-        print(json.dumps({"seed": seed, "reuters": out["reuters"]["test.accuracy"][-1]}), flush=True)
+        if task == "imdb":
+            y, yt = y.astype("float32"), yt.astype("float32")
+        else:
+            y, yt = keras.utils.to_categorical(y), keras.utils.to_categorical(yt)
+        for seed in seeds:
+            keras.utils.set_random_seed(seed)
+            model = dense(units, *head, loss, "accuracy")
+            model.fit(x, y, epochs=epochs, batch_size=512, verbose=0)
+            out[task]["test.accuracy"].append(model.evaluate(xt, yt, verbose=0)[1])
+            print(json.dumps({"seed": seed, task: out[task]["test.accuracy"][-1]}), flush=True)
+        del x, xt
     if "housing" not in tasks:
         return out
     (x, y), (xt, yt) = boston_housing.load_data()
@@ -88,11 +87,11 @@ def book(seeds, tasks):
         for i in range(k):                                        # listing 4.27, 100 epochs
             val = slice(i * size, (i + 1) * size)
             rest = np.r_[0:i * size, (i + 1) * size:len(x)]
-            model = dense([64, 64], layers.Dense(1), "mse", "mae")
+            model = dense([64, 64], 1, None, "mse", "mae")
             model.fit(x[rest], y[rest], epochs=100, batch_size=16, verbose=0)
             maes.append(model.evaluate(x[val], y[val], verbose=0)[1])
         out["housing"]["kfold.mean_mae"].append(float(np.mean(maes)))
-        model = dense([64, 64], layers.Dense(1), "mse", "mae")      # listing 4.31
+        model = dense([64, 64], 1, None, "mse", "mae")      # listing 4.31
         model.fit(x, y, epochs=130, batch_size=16, verbose=0)
         out["housing"]["test.mae"].append(model.evaluate(xt, yt, verbose=0)[1])
         print(json.dumps({"seed": seed, "housing": [out["housing"][m][-1] for m in METRICS["housing"]]}),
