@@ -131,8 +131,8 @@ def test_every_file_the_readme_names_exists(path):
 def results_table():
     """{row label: "this pipeline" cell} of the table under "## Results", checking its header."""
     section = README.split("\n## Results\n", 1)[1].split("\n## ", 1)[0]
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
-            for line in section.splitlines() if line.startswith("|")]
+    first_table = section[section.index("\n|") + 1:].split("\n\n", 1)[0]       # (the fidelity table follows)
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in first_table.splitlines()]
     header, rule, *body = rows
     assert header[1].startswith("this pipeline: mean ± sd (95% CI)") and set("".join(rule)) <= set("-:")
     return {row[0]: row[1] for row in body}
@@ -226,3 +226,37 @@ def test_ci_runs_the_readmes_test_command():
 
 def test_readme_is_short():
     assert len(README.splitlines()) <= 250
+
+
+# --- the fidelity study (bench/seeds.py) -----------------------------------------------------------------
+
+FIDELITY = {"IMDB test accuracy": ("imdb", "test.accuracy"), "Reuters test accuracy": ("reuters", "test.accuracy"),
+            "Housing test MAE": ("housing", "test.mae"),
+            "Housing K-fold MAE, 100 epochs": ("housing", "kfold.mean_mae"),
+            "Housing K-fold mean MAE (100 epochs)": ("housing", "kfold.mean_mae")}
+
+
+def test_the_book_column_and_the_fidelity_table_are_bench_seeds_json():
+    """The book's-code column (mean ± sd) and the pipeline − book table (difference, CI, p) print
+    bench/seeds.json's numbers, rounded as printed."""
+    study = json.loads((ROOT / "bench" / "seeds.json").read_text())
+    rows = {(r["task"], r["metric"]): r for r in study["rows"]}
+    section = README.split("\n## Results\n", 1)[1].split("\n## ", 1)[0]
+    tables = [[[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()]
+              for block in re.findall(r"(?m)^(\|.*\|\n(?:\|.*\|\n?)+)", section)]
+    results, fidelity = tables[0][2:], tables[1][2:]
+    checked = 0
+    for label, _, book, _ in results:
+        if label in FIDELITY:
+            row = rows[FIDELITY[label]]
+            mean, sd = re.fullmatch(rf"({NUMBER}) ± ({NUMBER})", book).groups()
+            assert same(mean, row["mean_a"]) and same(sd, row["sd_a"]), (label, book)
+            checked += 1
+    for label, diff, p in fidelity:
+        row = rows[FIDELITY[label]]
+        numbers = [n.replace("−", "-") for n in re.findall(r"[+−-]?\d+\.\d+", diff)]
+        for printed, value in zip(numbers, (row["diff"], row["ci95_low"], row["ci95_high"])):
+            assert same(printed.lstrip("+"), value), (label, printed, value)
+        assert len(numbers) == 3 and same(p, row["p"]), (label, p, row["p"])
+        checked += 1
+    assert checked == 8
