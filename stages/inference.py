@@ -40,25 +40,40 @@ class Model:
         self.loss = config.get("compile_config", {}).get("loss")
 
     def predict(self, x=None, *, indptr=None, indices=None, chunk=256):
-        """Outputs for dense rows `x`, or for multi-hot rows given as CSR (`indptr`, `indices`), `chunk` rows at a
-        time: 256 reviews' gathered kernel rows (~5 MB) stay in cache; 4096 at a time ran 3-4x slower."""
-        n = len(x) if x is not None else len(indptr) - 1
-        out = []
-        for start in range(0, n, chunk):
-            stop = min(n, start + chunk)
-            (w, b, act), rest = self.layers[0], self.layers[1:]
-            if x is not None:
-                z = x[start:stop].astype(np.float32) @ w
-            else:
-                lo, hi = indptr[start], indptr[stop]
-                z = np.zeros((stop - start, w.shape[1]), dtype=np.float32)
-                rows = np.repeat(np.arange(stop - start), np.diff(indptr[start:stop + 1]))
-                _bag(z, rows, w[indices[lo:hi]])
+        """Outputs for dense rows `x`, or for multi-hot rows given as CSR (`indptr`, `indices`)."""
+        return predict_all([self], x, indptr=indptr, indices=indices, chunk=chunk)[0]
+
+
+def predict_all(models, x=None, *, indptr=None, indices=None, chunk=256):
+    """Each model's outputs for dense rows `x`, or for multi-hot rows as CSR (`indptr`, `indices`), `chunk` rows
+    at a time (fewer when the first layers are wider than 64 units): 256 reviews' gathered rows of a 64-unit
+    kernel (~5 MB) stay in cache; 4096 at a time ran 3-4x slower, and so did five 64-unit replicates. For
+    multi-hot rows the models' first kernels sit side by side, [num_words, sum of units], so each chunk's kernel
+    rows are gathered once for all models (each column's sums are the ones its model alone makes)."""
+    n = len(x) if x is not None else len(indptr) - 1
+    kernel = None if x is not None else np.concatenate([m.layers[0][0] for m in models], axis=1)
+    if kernel is not None and kernel.shape[1] > 64:          # as many gathered floats a chunk as 64 units take
+        chunk = max(8, chunk * 64 // kernel.shape[1])
+    splits = np.cumsum([m.layers[0][0].shape[1] for m in models])[:-1]
+    outs = [[] for _ in models]
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        if x is not None:
+            zs = [x[start:stop].astype(np.float32) @ m.layers[0][0] for m in models]
+        else:
+            lo, hi = indptr[start], indptr[stop]
+            z = np.zeros((stop - start, kernel.shape[1]), dtype=np.float32)
+            rows = np.repeat(np.arange(stop - start), np.diff(indptr[start:stop + 1]))
+            _bag(z, rows, kernel[indices[lo:hi]])
+            zs = np.split(z, splits, axis=1)
+        for model, z, out in zip(models, zs, outs):
+            (_, b, act), rest = model.layers[0], model.layers[1:]
             h = ACTIVATIONS[act](z + b)
             for w, b, act in rest:
                 h = ACTIVATIONS[act](h @ w + b)
             out.append(h)
-        return np.concatenate(out) if out else np.zeros((0, self.layers[-1][0].shape[1]), np.float32)
+    return [np.concatenate(out) if out else np.zeros((0, m.layers[-1][0].shape[1]), np.float32)
+            for m, out in zip(models, outs)]
 
 
 class Ensemble:
@@ -74,7 +89,7 @@ class Ensemble:
         self.width = self.models[0].layers[0][0].shape[0]      # input width (num_words for multi-hot rows)
 
     def predict_each(self, x=None, **csr):
-        return [m.predict(x, **csr) for m in self.models]
+        return predict_all(self.models, x, **csr)
 
     def predict(self, x=None, **csr):
         return np.mean(self.predict_each(x, **csr), axis=0, dtype=np.float64).astype(np.float32)

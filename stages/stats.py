@@ -25,11 +25,9 @@ def summary(name, values, digits=6):
     if len(values) < 2:
         return out
     sd = float(values.std(ddof=1))
-    if sd > 0:
-        from scipy import stats
-        low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=sd / np.sqrt(len(values)))
-    else:
-        low = high = mean
+    from scipy.special import stdtrit        # Student's t quantile (what scipy.stats.t.ppf calls; 1 s less import)
+    half = float(stdtrit(len(values) - 1, 0.975)) * sd / np.sqrt(len(values))
+    low, high = mean - half, mean + half
     return out | {f"{name}_std": round(sd, digits), f"{name}_ci95_low": round(float(low), digits),
                   f"{name}_ci95_high": round(float(high), digits), f"{name}_min": round(float(values.min()), digits),
                   f"{name}_max": round(float(values.max()), digits)}

@@ -247,3 +247,23 @@ def test_saved_model_bytes_are_reproducible_across_processes(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "b.keras"]
     model = keras.models.load_model(tmp_path / "a.keras")
     assert [layer.units for layer in model.layers] == [8, 1]
+
+
+@pytest.mark.parametrize("task", ["reuters", "housing"])
+def test_ensemble_predicts_each_replicate_as_it_predicts_alone(task, tmp_path):
+    """The replicates' first kernels gathered side by side (5 x 16 units: wider than 64, so fewer rows a chunk)
+    give each replicate bit for bit its own numpy prediction, which equals Keras's; the ensemble is their mean."""
+    spec, d, dense = data(task)
+    p = {**P, **CASES[task]}
+    for r, seed in enumerate(stats.seeds(3, 5)):
+        M.seed_everything(seed)
+        M.save(M.build(spec, p, 200 if spec.text else 13), tmp_path / f"replicate-{r}.keras")
+    ensemble = inference.Ensemble(tmp_path)
+    x = {"indptr": d["indptr"], "indices": d["indices"]} if spec.text else {"x": d["x"]}
+    each = ensemble.predict_each(**x)
+    for model, got, r in zip(ensemble.models, each, range(5)):
+        assert np.array_equal(got, model.predict(**x))
+        ref = keras.models.load_model(tmp_path / f"replicate-{r}.keras").predict(dense, verbose=0)
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ensemble.predict(**x), np.mean(each, axis=0), rtol=1e-6, atol=1e-6)   # (float32)
+    assert not np.allclose(each[0], each[1])
