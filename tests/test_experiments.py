@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from stages.tasks import TASKS
 from tests.conftest import run, set_params
 
 
@@ -123,3 +124,21 @@ def test_compare_tells_an_effect_from_noise_on_real_branches(clone, mirror):
     proc = run("python -m stages.compare HEAD nine", clone, check=False)
     assert proc.returncode == 1 and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1 and "no per-replicate values" in proc.stderr
+
+
+def test_one_replicate_is_replicate_zero(clone, mirror):
+    """`-S replicates=1` gives the single run of before: replicate 0 (seed 42) of the 3 trained side by side,
+    every headline metric to float rounding (the same seeds, shuffles and steps; only the stacking differs),
+    and no spread keys (one run has none)."""
+    stacked = {t: json.loads((clone / f"data/metrics/{t}_replicates.json").read_text()) for t in TASKS}
+    run("dvc exp run -S replicates=1", clone, env={"DATASETS_MIRROR": str(mirror)})
+    for task in TASKS:
+        one = json.loads((clone / f"data/metrics/{task}_replicates.json").read_text())
+        assert one["replicates"] == 1 and one["seeds"] == [42]
+        metrics = json.loads((clone / f"data/metrics/{task}.json").read_text())
+        for key, values in stacked[task].items():
+            if key in ("replicates", "seeds"):
+                continue
+            section, name = key.split(".")
+            assert metrics[section][name] == one[key][0] == pytest.approx(values[0], rel=1e-4, abs=1e-4), key
+            assert f"{name}_std" not in metrics[section]
