@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 LOG = ".dvc/tmp/bench-stages.jsonl"          # in the project: ignored by git and by DVC
-LOAD = {}                                    # the machine's load averages (1, 5, 15 min) around the last queue run
+RUN = {}          # load averages (1, 5, 15 min) around the last queue run; seconds spent queueing experiments
 
 SHIM = '''#!{python}
 # bench/sweep.py: runs `python -m stages.X ...` as a child, logs its wall time and peak RSS; anything else: exec.
@@ -88,19 +88,21 @@ def clone(dest):
 
 
 def queue(project, name, sets, targets=(), force=False, env=None):
-    """`dvc exp run --queue -n name [-f] -S k=v ... [targets]`."""
+    """`dvc exp run --queue -n name [-f] -S k=v ... [targets]` (its seconds are added to RUN["queueing_s"])."""
+    start = time.perf_counter()
     args = ["exp", "run", "--queue", "-n", name] + (["-f"] if force else [])
     for key, value in sets.items():
         args += ["-S", f"{key}={json.dumps(value, separators=(',', ':'))}"]
     dvc(args + list(targets), project, env)
+    RUN["queueing_s"] = round(RUN.get("queueing_s", 0) + time.perf_counter() - start, 1)
 
 
 def run_queue(project, env, jobs=2, timeout=3600):
     """`dvc queue start -j jobs`, then wait until nothing is queued or running. Returns (wall seconds, {name:
     status}) with the status of each experiment as `dvc queue status` last printed it; the load averages
-    before and after go to LOAD (other work on the machine slows the sweep)."""
+    before and after go to RUN (other work on the machine slows the sweep)."""
     start = time.perf_counter()
-    LOAD["before"] = [round(x, 2) for x in os.getloadavg()]
+    RUN["load_before"] = [round(x, 2) for x in os.getloadavg()]
     dvc(["queue", "start", "-j", str(jobs)], project, env)
     deadline = time.time() + timeout
     while True:
@@ -112,7 +114,7 @@ def run_queue(project, env, jobs=2, timeout=3600):
         if time.time() > deadline:
             raise SystemExit(f"queue still running after {timeout} s: {statuses}")
     wall = time.perf_counter() - start
-    LOAD["after"] = [round(x, 2) for x in os.getloadavg()]
+    RUN["load_after"] = [round(x, 2) for x in os.getloadavg()]
     dvc(["queue", "stop"], project, env, check=False)
     return wall, statuses
 

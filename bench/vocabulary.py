@@ -274,7 +274,7 @@ def report(project, sizes, queue_s, statuses, out, figure_path, book_limit_mb=No
                                     text=True).stdout.strip(),
            "how": "dvc exp run --queue -f -S <task>.num_words=N evaluate@<task> predict@<task> plot@<task>; "
                   "dvc queue start -j 2; stage times and peak RSS by bench/sweep.py's python shim",
-           "queue_wall_s": queue_s, "load_average": dict(sweep.LOAD), "statuses": statuses,
+           "queue_wall_s": queue_s, "queue_run": dict(sweep.RUN), "statuses": statuses,
            "targets": check_targets(results, queue_s),
            "tasks": results}
     Path(out).write_text(json.dumps(doc, indent=2) + "\n")
