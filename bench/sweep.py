@@ -58,8 +58,9 @@ sys.exit(code if code >= 0 else 128 - code)
 '''
 
 
-def stage_env(project, bin_dir=None):
-    """The environment for dvc commands whose stages should be timed: the shim first on PATH, the log path."""
+def stage_env(project, bin_dir=None, log=LOG):
+    """The environment for dvc commands whose stages should be timed: the shim first on PATH, the log path
+    (relative to the project)."""
     project = Path(project)
     bin_dir = Path(bin_dir or project / ".dvc" / "tmp" / "bench-bin")
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -68,7 +69,7 @@ def stage_env(project, bin_dir=None):
     shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     real_bin = str(Path(sys.executable).parent)
     return {"PATH": os.pathsep.join([str(bin_dir), real_bin, os.environ["PATH"]]),
-            "BENCH_STAGE_LOG": str(project / LOG), "DVC_NO_ANALYTICS": "1"}
+            "BENCH_STAGE_LOG": str(project / log), "DVC_NO_ANALYTICS": "1"}
 
 
 def dvc(args, cwd, env=None, check=True):
@@ -103,7 +104,11 @@ def run_queue(project, env, jobs=2, timeout=3600):
     before and after go to RUN (other work on the machine slows the sweep)."""
     start = time.perf_counter()
     RUN["load_before"] = [round(x, 2) for x in os.getloadavg()]
-    dvc(["queue", "start", "-j", str(jobs)], project, env)
+    full = {**os.environ, **(env or {})}
+    full.pop("PYTHONPATH", None)
+    # the queue's daemon outlives `dvc queue start` and would hold a captured stdout open: no pipes to it
+    subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], cwd=project, env=full, check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + timeout
     while True:
         time.sleep(5)
@@ -139,12 +144,20 @@ def replicate_values(project, rev, task):
     return json.loads(raw)
 
 
-def stage_log(project):
+def stage_log(project, log=LOG):
     """The shim's records, [] when nothing was logged."""
-    path = Path(project) / LOG
+    path = Path(project) / log
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def span(records):
+    """Seconds from the first stage's start to the last stage's end (None without records): the sweep's
+    computing time, whatever the clock of the script that waited for the queue says."""
+    if not records:
+        return None
+    return round(max(r["start"] + r["wall_s"] for r in records) - min(r["start"] for r in records), 1)
 
 
 def runs_by_workspace(records):

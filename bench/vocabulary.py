@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sweep  # noqa: E402
 from sweep import ROOT  # noqa: E402
 
-from stages import stats, tasks  # noqa: E402
+from stages import compare, stats, tasks  # noqa: E402
 
 SIZES = {"imdb": [1000, 2000, 5000, 10000, 20000, 50000, tasks.TASKS["imdb"].vocabulary],
          "reuters": [1000, 2000, 5000, 10000, 20000, tasks.TASKS["reuters"].vocabulary]}
@@ -61,6 +61,26 @@ def run_sweep(project, sizes, env, jobs=2):
     return sweep.run_queue(project, env, jobs=jobs)
 
 
+ALONE_LOG = ".dvc/tmp/bench-stages-alone.jsonl"
+
+
+def run_alone(project, task, sizes, env_extra=None):
+    """Each size once more as `dvc exp run -f` in the project's workspace, one after the other with nothing else
+    running (warm file cache, no second experiment competing for the 2 cores): {size: cost}. The fair
+    comparison of sizes' costs; the queue's figures depend on which experiment ran beside which."""
+    out = {}
+    for n in sizes:
+        log = Path(project) / ALONE_LOG
+        before = len(sweep.stage_log(project, ALONE_LOG))
+        env = {**sweep.stage_env(project, log=ALONE_LOG), **(env_extra or {})}
+        sweep.dvc(["exp", "run", "-f", "-n", f"{name(task, n)}-alone", "-S", f"{task}.num_words={n}"]
+                  + targets(task), project, env)
+        out[n] = sweep.cost(sweep.stage_log(project, ALONE_LOG)[before:], task)
+        print(f"alone: {task} {n}: {out[n]['stages_wall_s']} s, {out[n]['peak_rss_mb']} MB", flush=True)
+    assert log.is_file()
+    return out
+
+
 def collect(project, sizes):
     """{task: [one entry per size]} from the experiments in `project` and the shim's log there."""
     exps, groups = sweep.experiments(project), sweep.runs_by_workspace(sweep.stage_log(project))
@@ -82,6 +102,11 @@ def collect(project, sizes):
                             "replicates": doc["replicates"], "seeds": doc["seeds"], "values": values,
                             "summary": summary, "cost": sweep.cost(runs[-1], task) if runs else None,
                             "book_dense": {"computed_mb": round(dense_bytes(task, n) / 2**20, 1)}})
+        base = next((e for e in entries if e["num_words"] == BOOK_WORDS), None)
+        for e in entries:                    # each size against the book's 10 000 words: stages.compare's test
+            if base is not None:
+                e["vs_10000"] = compare.compare(base["values"]["test.accuracy"], e["values"]["test.accuracy"],
+                                                compare.direction("test.accuracy"))
         out[task] = entries
     return out
 
@@ -147,24 +172,27 @@ def measure_book(results, limit_mb):
 
 # --- targets and figure -------------------------------------------------------------------------------------
 
-def check_targets(results, queue_s):
-    imdb = {e["num_words"]: e for e in results.get("imdb", []) if e["cost"]}
+def check_targets(results, queue_s, alone=None):
+    """The issue's cost targets, from the queue's figures and (when measured) from the runs alone."""
     full, book = tasks.TASKS["imdb"].vocabulary, BOOK_WORDS
     out = {"sweep_s": queue_s, "sweep_target_s": TARGET_SWEEP_S,
            "sweep_ok": queue_s is not None and queue_s <= TARGET_SWEEP_S}
-    if full in imdb and book in imdb:
-        a, b = imdb[full]["cost"], imdb[book]["cost"]
-        rss, ratio = a["peak_rss_mb"], a["stages_wall_s"] / b["stages_wall_s"]
-        out |= {"imdb_full_peak_rss_mb": rss, "rss_target_mb": TARGET_RSS_MB, "rss_ok": rss <= TARGET_RSS_MB,
-                "imdb_full_vs_10000_wall": round(ratio, 2), "wall_ratio_target": TARGET_TIME_RATIO,
-                "wall_ok": ratio <= TARGET_TIME_RATIO, "imdb_full_vs_10000_cpu": round(a["cpu_s"] / b["cpu_s"], 2)}
+    queued = {e["num_words"]: e["cost"] for e in results.get("imdb", []) if e["cost"]}
+    for how, costs in (("queue", queued), ("alone", (alone or {}).get("imdb", {}))):
+        if full in costs and book in costs:
+            a, b = costs[full], costs[book]
+            rss, ratio = a["peak_rss_mb"], a["stages_wall_s"] / b["stages_wall_s"]
+            out[how] = {"imdb_full_peak_rss_mb": rss, "rss_target_mb": TARGET_RSS_MB, "rss_ok": rss <= TARGET_RSS_MB,
+                        "imdb_full_vs_10000_wall": round(ratio, 2), "wall_ratio_target": TARGET_TIME_RATIO,
+                        "wall_ok": ratio <= TARGET_TIME_RATIO,
+                        "imdb_full_vs_10000_cpu": round(a["cpu_s"] / b["cpu_s"], 2)}
     return out
 
 
 COLORS = {"imdb": "tab:blue", "reuters": "tab:orange"}
 
 
-def figure(results, path):
+def figure(results, path, alone=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -196,6 +224,10 @@ def figure(results, path):
             mem.plot([e["num_words"] for e in measured], [e["book_dense"]["measured"]["peak_rss_mb"] / 1024
                                                          for e in measured],
                      "s", color=c, markerfacecolor="none", label=f"{task}: book's listing 4.3, peak RSS (measured)")
+    for task, costs in (alone or {}).items():
+        xs = sorted(costs)
+        wall.plot(xs, [costs[n]["stages_wall_s"] for n in xs], "x", color="k", markersize=8,
+                  label=f"{task}: the same stages, each experiment alone")
     mem.axhline(24, color="gray", linewidth=0.8)
     mem.text(1000, 24 * 1.08, "this machine: 24 GB", color="gray", fontsize=8)
     for ax in (acc, mem, wall):
@@ -217,8 +249,8 @@ def figure(results, path):
 
 
 def table(results):
-    lines = ["| task | num_words | test accuracy, mean ± sd [95% CI] (n) | stages' wall time | largest stage's peak "
-             "RSS | book's float64 rows |", "|---|---|---|---|---|---|"]
+    lines = ["| task | num_words | test accuracy, mean ± sd [95% CI] (n) | − 10 000 words [95% CI], p | stages' wall "
+             "time | largest stage's peak RSS | book's float64 rows |", "|---|---|---|---|---|---|---|"]
     for task, entries in results.items():
         for e in entries:
             s, c, b = e["summary"], e["cost"], e["book_dense"]
@@ -229,7 +261,10 @@ def table(results):
             book = f"{b['computed_mb'] / 1024:.2f} GB computed" + (
                 f", peak RSS {b['measured']['peak_rss_mb'] / 1024:.2f} GB measured" if "measured" in b else "")
             cost = f"{c['stages_wall_s']:.1f} s | {c['peak_rss_mb']:.0f} MB" if c else "- | -"
-            lines.append(f"| {task} | {e['num_words']} | {acc} (n={e['replicates']}) | {cost} | {book} |")
+            v = e.get("vs_10000") or {}
+            diff = "-" if v.get("p") is None else (f"{v['diff']:+.4f} [{v['ci95_low']:+.4f}, {v['ci95_high']:+.4f}], "
+                                                   f"p = {v['p']:.2g}")
+            lines.append(f"| {task} | {e['num_words']} | {acc} (n={e['replicates']}) | {diff} | {cost} | {book} |")
     return "\n".join(lines)
 
 
@@ -239,16 +274,24 @@ def main():
     ap.add_argument("--project", help="where to clone (default: a new temporary folder); with --collect: the "
                                       "project whose experiments to read")
     ap.add_argument("--collect", action="store_true", help="read experiments already run in --project")
+    ap.add_argument("--reuse", action="store_true", help="with --collect: keep the queue's figures and the book's "
+                                                         "measured rows from the existing --out")
     ap.add_argument("--book-memory", action="store_true", help="measure the book's rows where they fit")
+    ap.add_argument("--alone", help="IMDB sizes to run once more each alone, e.g. 10000,88588 (the fair "
+                                    "comparison of their costs)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "vocabulary.json"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "vocabulary.png"))
     args = ap.parse_args()
     sizes = {t: SIZES[t] for t in args.tasks.split(",")}
-    queue_s, statuses = None, {}
+    queue_s, statuses, previous = None, {}, None
     if args.collect:
         if not args.project:
             raise SystemExit("bench/vocabulary.py: --collect needs --project")
         project = Path(args.project)
+        if args.reuse:
+            previous = json.loads(Path(args.out).read_text())
+            queue_s, statuses = previous["queue_wall_s"], previous["statuses"]
+            sweep.RUN.update(previous.get("queue_run", {}))
     else:
         project = Path(args.project or tempfile.mkdtemp(prefix="vocabulary-")) / "ch4"
         sweep.clone(project)
@@ -257,30 +300,40 @@ def main():
         queue_s, statuses = run_sweep(project, sizes, env)
         queue_s = round(queue_s, 1)
         print(f"queue: {queue_s} s, {statuses}", flush=True)
+    alone = {"imdb": run_alone(project, "imdb", [int(n) for n in args.alone.split(",")])} if args.alone else None
+    if alone is None and previous and previous.get("alone"):
+        alone = {t: {int(n): c for n, c in v.items()} for t, v in previous["alone"].items()}
     book_limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**21 if args.book_memory else None
-    doc = report(project, sizes, queue_s, statuses, args.out, args.figure, book_limit)
+    doc = report(project, sizes, queue_s, statuses, args.out, args.figure, book_limit, alone, previous)
     print(table(doc["tasks"]))
     print(json.dumps(doc["targets"]))
 
 
-def report(project, sizes, queue_s, statuses, out, figure_path, book_limit_mb=None):
-    """Collect the experiments in `project`, measure the book's rows up to `book_limit_mb` (None: not at all),
-    write the JSON to `out` and the figure to `figure_path`; returns the JSON document."""
+def report(project, sizes, queue_s, statuses, out, figure_path, book_limit_mb=None, alone=None, previous=None):
+    """Collect the experiments in `project`, measure the book's rows up to `book_limit_mb` (None: not at all;
+    or taken from `previous`, an earlier document), write the JSON to `out` and the figure to `figure_path`;
+    returns the JSON document. `alone`: {task: {size: cost}} of runs alone (`run_alone`)."""
     results = collect(project, sizes)
     if book_limit_mb:
         measure_book(results, book_limit_mb)
+    elif previous:
+        for task, entries in results.items():
+            old = {e["num_words"]: e["book_dense"] for e in previous["tasks"].get(task, [])}
+            for e in entries:
+                e["book_dense"] = old.get(e["num_words"], e["book_dense"])
     doc = {"machine": sweep.machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True,
                                     text=True).stdout.strip(),
            "how": "dvc exp run --queue -f -S <task>.num_words=N evaluate@<task> predict@<task> plot@<task>; "
                   "dvc queue start -j 2; stage times and peak RSS by bench/sweep.py's python shim",
-           "queue_wall_s": queue_s, "queue_run": dict(sweep.RUN), "statuses": statuses,
-           "targets": check_targets(results, queue_s),
+           "queue_wall_s": queue_s, "queue_run": dict(sweep.RUN),
+           "stages_span_s": sweep.span(sweep.stage_log(project)), "statuses": statuses,
+           "targets": check_targets(results, queue_s, alone),
+           "alone": {t: {str(n): c for n, c in v.items()} for t, v in (alone or {}).items()},
            "tasks": results}
     Path(out).write_text(json.dumps(doc, indent=2) + "\n")
-    figure(results, figure_path)
+    figure(results, figure_path, alone)
     return doc
-
 
 if __name__ == "__main__":
     main()
