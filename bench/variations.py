@@ -148,7 +148,8 @@ def main():
            "baseline": "HEAD's data/metrics/<task>_replicates.json (the committed run: " + "; ".join(
                f"{t}: {b}" for t, b in BASELINE.items()) + ")",
            "test": compare.TEST, "interval": compare.INTERVAL, "alpha": compare.ALPHA,
-           "queue_wall_s": queue_s, "queue_run": dict(sweep.RUN), "sweep_target_s": 1200, "statuses": statuses,
+           "queue_wall_s": queue_s, "queue_run": dict(sweep.RUN),
+           "stages_span_s": sweep.span(sweep.stage_log(project)), "sweep_target_s": 1200, "statuses": statuses,
            "rows": rows}
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
     print(markdown(rows))
