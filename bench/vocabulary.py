@@ -228,8 +228,9 @@ def figure(results, path, alone=None):
         xs = sorted(costs)
         wall.plot(xs, [costs[n]["stages_wall_s"] for n in xs], "x", color="k", markersize=8,
                   label=f"{task}: the same stages, each experiment alone")
-    mem.axhline(24, color="gray", linewidth=0.8)
-    mem.text(1000, 24 * 1.08, "this machine: 24 GB", color="gray", fontsize=8)
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    mem.axhline(ram, color="gray", linewidth=0.8)
+    mem.text(1000, ram * 1.08, f"this machine: {ram:.0f} GiB", color="gray", fontsize=8)
     for ax in (acc, mem, wall):
         ax.set_xscale("log")
         ax.set_xlabel("num_words (log scale)")
@@ -238,7 +239,7 @@ def figure(results, path, alone=None):
     acc.set_ylabel("test accuracy")
     acc.set_title("Test accuracy against vocabulary size")
     mem.set_yscale("log")
-    mem.set_ylabel("GB (log scale)")
+    mem.set_ylabel("GiB (log scale)")
     mem.set_title("Memory")
     wall.set_ylabel("seconds (2 experiments at a time, 2 cores)")
     wall.set_title("Wall time of one experiment's stages")
@@ -258,8 +259,8 @@ def table(results):
             if "test.accuracy_std" in s:
                 acc += (f" ± {s['test.accuracy_std']:.4f} [{s['test.accuracy_ci95_low']:.4f}, "
                         f"{s['test.accuracy_ci95_high']:.4f}]")
-            book = f"{b['computed_mb'] / 1024:.2f} GB computed" + (
-                f", peak RSS {b['measured']['peak_rss_mb'] / 1024:.2f} GB measured" if "measured" in b else "")
+            book = f"{b['computed_mb'] / 1024:.2f} GiB computed" + (
+                f", peak RSS {b['measured']['peak_rss_mb'] / 1024:.2f} GiB measured" if "measured" in b else "")
             cost = f"{c['stages_wall_s']:.1f} s | {c['peak_rss_mb']:.0f} MB" if c else "- | -"
             v = e.get("vs_10000") or {}
             diff = "-" if v.get("p") is None else (f"{v['diff']:+.4f} [{v['ci95_low']:+.4f}, {v['ci95_high']:+.4f}], "
