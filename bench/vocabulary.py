@@ -52,10 +52,11 @@ def targets(task):
     return [f"evaluate@{task}", f"predict@{task}", f"plot@{task}"]
 
 
-def run_sweep(project, sizes, env, jobs=2):
-    """Queue one forced experiment per task and size, largest first (the two workers finish closer together),
-    run the queue; returns the queue's wall seconds and each experiment's last status."""
-    order = sorted(((task, n) for task in sizes for n in sizes[task]), key=lambda tn: -tn[1])
+def run_sweep(project, sizes, env, jobs=2, largest_first=True):
+    """Queue one forced experiment per task and size, largest first (the two workers finish closer together)
+    or smallest first, run the queue; returns the queue's wall seconds and each experiment's last status."""
+    order = sorted(((task, n) for task in sizes for n in sizes[task]),
+                   key=lambda tn: -tn[1] if largest_first else tn[1])
     for task, n in order:
         sweep.queue(project, name(task, n), {f"{task}.num_words": n}, targets(task), force=True, env=env)
     return sweep.run_queue(project, env, jobs=jobs)
@@ -250,8 +251,8 @@ def figure(results, path, alone=None):
 
 
 def table(results):
-    lines = ["| task | num_words | test accuracy, mean ± sd [95% CI] (n) | − 10 000 words [95% CI], p | stages' wall "
-             "time | largest stage's peak RSS | book's float64 rows |", "|---|---|---|---|---|---|---|"]
+    lines = ["| task | num_words | test accuracy, mean ± sd [95% CI] (n) | − 10 000 words [95% CI], p | "
+             "stages' wall time | largest stage's peak RSS | book's float64 rows |", "|---|---|---|---|---|---|---|"]
     for task, entries in results.items():
         for e in entries:
             s, c, b = e["summary"], e["cost"], e["book_dense"]
@@ -280,6 +281,7 @@ def main():
     ap.add_argument("--book-memory", action="store_true", help="measure the book's rows where they fit")
     ap.add_argument("--alone", help="IMDB sizes to run once more each alone, e.g. 10000,88588 (the fair "
                                     "comparison of their costs)")
+    ap.add_argument("--smallest-first", action="store_true", help="queue the sizes smallest first")
     ap.add_argument("--out", default=str(ROOT / "bench" / "vocabulary.json"))
     ap.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "vocabulary.png"))
     args = ap.parse_args()
@@ -298,7 +300,7 @@ def main():
         sweep.clone(project)
         env = sweep.stage_env(project)
         print(f"{project}: queueing {sum(map(len, sizes.values()))} experiments, running 2 at a time ...", flush=True)
-        queue_s, statuses = run_sweep(project, sizes, env)
+        queue_s, statuses = run_sweep(project, sizes, env, largest_first=not args.smallest_first)
         queue_s = round(queue_s, 1)
         print(f"queue: {queue_s} s, {statuses}", flush=True)
     alone = {"imdb": run_alone(project, "imdb", [int(n) for n in args.alone.split(",")])} if args.alone else None
