@@ -260,3 +260,21 @@ def test_the_book_column_and_the_fidelity_table_are_bench_seeds_json():
         assert len(numbers) == 3 and same(p, row["p"]), (label, p, row["p"])
         checked += 1
     assert checked == 8
+
+
+def test_the_variations_table_is_bench_variations_json():
+    """Every row of "Questions the chapter leaves open" prints bench/variations.json's numbers (mean and CI,
+    difference and CI, p, verdict), rounded as printed."""
+    rows = {f"{r['task']}: {r['variation']}": r for r in json.loads((ROOT / "bench" / "variations.json")
+                                                                     .read_text())["rows"]
+            if r["metric"] in ("test.accuracy", "test.mae")}          # (housing's K-fold rows: bench/README)
+    section = README.split("\n## Questions the chapter leaves open\n", 1)[1].split("\n## ", 1)[0]
+    table = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+             if line.startswith("|")][2:]
+    assert {label for label, *_ in table} == set(rows)
+    for label, value, diff, p, verdict in table:
+        row = rows[label]
+        printed = [n.replace("−", "-").lstrip("+") for n in re.findall(r"[+−-]?\d+\.\d+", value + " " + diff)]
+        expected = [row["mean"], *row["ci95"], row["diff"], *row["diff_ci95"]]
+        assert len(printed) == 6 and all(same(a, b) for a, b in zip(printed, expected)), (label, printed)
+        assert row["verdict"].startswith(verdict) and (same(p, row["p"]) or float(p) == float(f"{row['p']:.2g}"))
