@@ -10,7 +10,6 @@ final JSON summary; `bench/run.py` runs it beside the pipeline.
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -162,6 +161,8 @@ model = build_model()
 model.fit(train_data, train_targets, epochs=E(130), batch_size=16, verbose=0)
 results["housing_test_mse"], results["housing_test_mae"] = model.evaluate(test_data, test_targets, verbose=0)
 section("housing_train")
-results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import memory  # noqa: E402  (ru_maxrss in MB on Linux and macOS; Windows: the peak working set)
+results["peak_rss_mb"] = round(memory.peak_rss_mb())
 print(json.dumps({"book": results}), flush=True)
 sys.exit(0)

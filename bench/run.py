@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,18 +28,17 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import memory  # noqa: E402
+
 
 def timed(cmd, cwd, env=None):
-    """Run `cmd`; returns (seconds, peak RSS in MB of the largest process in its tree, stdout)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, shell=isinstance(cmd, str),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    """Run `cmd` (an argv list, or a string split as the shell would, without a shell); returns (seconds, peak
+    RSS in MB of the largest process in its tree (POSIX; Windows: of the process itself), stdout)."""
+    argv = shlex.split(cmd) if isinstance(cmd, str) else cmd
+    seconds, code, rss, _, _, out = memory.measure(argv, cwd, {**os.environ, **(env or {})}, capture=True)
+    if code != 0:
         raise SystemExit(f"{cmd} failed:\n{out[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, out
+    return seconds, rss, out
 
 
 def encoding_speed():
@@ -97,8 +97,8 @@ def full_run(work, env):
 
 def reset(work, env, rev="HEAD"):
     """The workspace as committed at `rev` (an exp run leaves its results applied to it)."""
-    subprocess.run(f"git checkout -q {rev} -- . && dvc checkout -q", cwd=work, shell=True, check=True,
-                   env={**os.environ, **env})
+    for cmd in (["git", "checkout", "-q", rev, "--", "."], ["dvc", "checkout", "-q"]):
+        subprocess.run(cmd, cwd=work, check=True, env={**os.environ, **env})
 
 
 def exp_runs(work, env):
@@ -121,8 +121,7 @@ def main():
     args = args.parse_args()
     py = sys.executable
     env = {"PATH": f"{Path(py).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    r = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                    f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
+    r = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {round(memory.total_memory_gib())} GiB, "
                     f"Python {platform.python_version()}", "date": time.strftime("%Y-%m-%d")}
 
     print("book: bench/book.py ...", flush=True)
@@ -149,7 +148,7 @@ def main():
     print("pipeline, replicates=1: dvc repro -f --downstream params, exp runs ...", flush=True)
     set_replicates(work, 1)
     r["pipeline_1"], _ = full_run(work, env)
-    subprocess.run("git commit -qam 'replicates: 1'", cwd=work, shell=True, check=True)
+    subprocess.run(["git", "commit", "-qam", "replicates: 1"], cwd=work, check=True)
     r["exp_run_1"] = exp_runs(work, env)
 
     print(f"each stage alone, replicates={replicates} ...", flush=True)

@@ -3,11 +3,11 @@ each stage's wall time and peak RSS recorded, and read back their per-replicate 
 
 Timing. `dvc queue start -j 2` runs each experiment in its own temporary workspace, inside DVC's queue workers,
 so timing the `dvc` command tells nothing per experiment. Instead `stage_env` puts a `python` shim first on
-PATH (the queue workers inherit the environment of `dvc queue start`): every stage command
-(`python -m stages.<module> <task>`, dvc.yaml) then runs as a child of the shim, which waits for it with
-`os.wait4` and appends one JSON line to a log: the stage, its wall time, its peak RSS (`ru_maxrss` of that one
-process), user and system CPU seconds, the workspace it ran in and the params.yaml it saw there. Anything
-else the shim runs unchanged. The stages' own times leave out DVC's bookkeeping between them (~0.6 s a stage).
+PATH (the queue workers inherit the environment of `dvc queue start`; on Windows a `python.cmd` calling it):
+every stage command (`python -m stages.<module> <task>`, dvc.yaml) then runs as a child of the shim, which
+waits for it (bench/memory.py: `os.wait4`, on Windows psutil) and appends one JSON line to a log: the stage,
+its wall time, its peak RSS in MB, user and system CPU seconds, the workspace it ran in and the params.yaml it
+saw there. Anything else the shim runs unchanged. The stages' own times leave out DVC's bookkeeping between them (~0.6 s a stage).
 """
 import json
 import os
@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import memory  # noqa: E402
+
 LOG = ".dvc/tmp/bench-stages.jsonl"          # in the project: ignored by git and by DVC
 RUN = {}          # load averages (1, 5, 15 min) around the last queue run; seconds spent queueing experiments
 
@@ -29,15 +31,13 @@ SHIM = '''#!{python}
 import json, os, subprocess, sys, time
 REAL, args = {python!r}, sys.argv[1:]
 if len(args) < 2 or args[0] != "-m" or not args[1].startswith("stages.") or not os.environ.get("BENCH_STAGE_LOG"):
+    if os.name == "nt":                        # (no exec there: run it and pass its exit code on)
+        sys.exit(subprocess.call([REAL] + args))
     os.execv(REAL, [REAL] + args)
+sys.path.insert(0, {root!r})
+from bench import memory
 start, t0 = time.time(), time.perf_counter()
-child = subprocess.Popen([REAL] + args)
-while True:
-    try:
-        _, status, usage = os.wait4(child.pid, 0)
-        break
-    except InterruptedError:
-        continue
+code, peak, user, system = memory.wait(subprocess.Popen([REAL] + args))
 wall = time.perf_counter() - t0
 try:
     import yaml
@@ -47,13 +47,11 @@ except Exception:
     params = None
 name = args[1].split(".", 1)[1] + ("@" + args[2] if len(args) > 2 and not args[2].startswith("-") else "")
 line = json.dumps({{"stage": name, "argv": args, "cwd": os.getcwd(), "start": start, "wall_s": round(wall, 3),
-                   "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "user_s": round(usage.ru_utime, 2),
-                   "sys_s": round(usage.ru_stime, 2), "exit": os.waitstatus_to_exitcode(status),
-                   "params": params}}) + "\\n"
+                   "peak_rss_mb": round(peak, 1), "user_s": round(user, 2), "sys_s": round(system, 2),
+                   "exit": code, "params": params}}) + "\\n"
 fd = os.open(os.environ["BENCH_STAGE_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 os.write(fd, line.encode())
 os.close(fd)
-code = os.waitstatus_to_exitcode(status)
 sys.exit(code if code >= 0 else 128 - code)
 '''
 
@@ -65,8 +63,10 @@ def stage_env(project, bin_dir=None, log=LOG):
     bin_dir = Path(bin_dir or project / ".dvc" / "tmp" / "bench-bin")
     bin_dir.mkdir(parents=True, exist_ok=True)
     shim = bin_dir / "python"
-    shim.write_text(SHIM.format(python=sys.executable))
+    shim.write_text(SHIM.format(python=sys.executable, root=str(ROOT)))
     shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    if os.name == "nt":                     # Windows runs no shebang: `python` there finds python.cmd first
+        (bin_dir / "python.cmd").write_text(f'@"{sys.executable}" "{shim}" %*\n')
     real_bin = str(Path(sys.executable).parent)
     return {"PATH": os.pathsep.join([str(bin_dir), real_bin, os.environ["PATH"]]),
             "BENCH_STAGE_LOG": str(project / log), "DVC_NO_ANALYTICS": "1"}
@@ -103,7 +103,7 @@ def run_queue(project, env, jobs=2, timeout=3600):
     status}) with the status of each experiment as `dvc queue status` last printed it; the load averages
     before and after go to RUN (other work on the machine slows the sweep)."""
     start = time.perf_counter()
-    RUN["load_before"] = [round(x, 2) for x in os.getloadavg()]
+    RUN["load_before"] = [round(x, 2) for x in memory.load_average()]
     full = {**os.environ, **(env or {})}
     full.pop("PYTHONPATH", None)
     # the queue's daemon outlives `dvc queue start` and would hold a captured stdout open: no pipes to it
@@ -119,7 +119,7 @@ def run_queue(project, env, jobs=2, timeout=3600):
         if time.time() > deadline:
             raise SystemExit(f"queue still running after {timeout} s: {statuses}")
     wall = time.perf_counter() - start
-    RUN["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    RUN["load_after"] = [round(x, 2) for x in memory.load_average()]
     dvc(["queue", "stop"], project, env, check=False)
     return wall, statuses
 
@@ -184,5 +184,5 @@ def cost(records, task):
 def machine():
     import platform
     return (f"{platform.machine()}, {os.cpu_count()} cores, "
-            f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
+            f"{round(memory.total_memory_gib())} GiB, "
             f"Python {platform.python_version()}")

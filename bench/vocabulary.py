@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sweep  # noqa: E402
 from sweep import ROOT  # noqa: E402
 
+from bench import memory  # noqa: E402
+
 from stages import compare, stats, tasks  # noqa: E402
 
 SIZES = {"imdb": [1000, 2000, 5000, 10000, 20000, 50000, tasks.TASKS["imdb"].vocabulary],
@@ -134,13 +136,9 @@ seqs = encode.load_sequences(os.path.join(raw, task), task, {"num_words": n, "te
 lists = {k: [v[0][a:b].tolist() for a, b in zip(v[1][:-1], v[1][1:])] for k, v in seqs.items()}
 
 
-def rss(field):       # VmRSS (now) or VmHWM (peak) in MB: ru_maxrss would start at the forking parent's size
-    return int(open("/proc/self/status").read().split(field + ":")[1].split()[0]) / 1024
-
-
-with open("/proc/self/clear_refs", "w") as f:      # the peak restarts from here (Linux)
-    f.write("5")
-before = rss("VmRSS")
+from bench import memory       # ru_maxrss would start at the forking parent's size: on Linux the peak restarts
+memory.reset_peak()             # here (elsewhere it is the process's whole peak)
+before = memory.rss_mb()
 
 def vectorize_sequences(sequences, dimension=10000):        # the book's listing 4.3
     results = np.zeros((len(sequences), dimension))
@@ -153,7 +151,7 @@ t = time.perf_counter()
 x_train = vectorize_sequences(lists["train"], n)
 x_test = vectorize_sequences(lists["test"], n)
 seconds = time.perf_counter() - t
-print(json.dumps({"peak_rss_mb": round(rss("VmHWM"), 1),
+print(json.dumps({"peak_rss_mb": round(memory.peak_since_reset_mb(), 1),
                   "before_mb": round(before, 1), "rows_mb": round((x_train.nbytes + x_test.nbytes) / 2**20, 1),
                   "vectorize_s": round(seconds, 2)}))
 '''
@@ -237,7 +235,7 @@ def figure(results, path, alone=None):
         xs = sorted(costs)
         wall.plot(xs, [costs[n]["stages_wall_s"] for n in xs], "x", color="k", markersize=8,
                   label=f"{task}: the same stages, each experiment alone")
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    ram = memory.total_memory_gib()
     mem.axhline(ram, color="gray", linewidth=0.8)
     mem.text(1000, ram * 1.08, f"this machine: {ram:.0f} GiB", color="gray", fontsize=8)
     for ax in (acc, mem, wall):
@@ -314,7 +312,7 @@ def main():
     alone = {"imdb": run_alone(project, "imdb", [int(n) for n in args.alone.split(",")])} if args.alone else None
     if alone is None and previous and previous.get("alone"):
         alone = {t: {int(n): c for n, c in v.items()} for t, v in previous["alone"].items()}
-    book_limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**21 if args.book_memory else None
+    book_limit = memory.total_memory_gib() * 2**9 if args.book_memory else None
     doc = report(project, sizes, queue_s, statuses, args.out, args.figure, book_limit, alone, previous)
     print(table(doc["tasks"]))
     print(json.dumps(doc["targets"]))

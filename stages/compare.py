@@ -17,7 +17,8 @@ import signal
 
 if __name__ == "__main__":                          # first, so that no moment of the command prints a traceback:
     signal.signal(signal.SIGINT, signal.SIG_DFL)     # Ctrl-C ends it quietly,
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)    # and so does a closed pipe (`| head`)
+    if hasattr(signal, "SIGPIPE"):                   # and so does a closed pipe (`| head`), where there is
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # SIGPIPE (Windows has none)
 
 import argparse
 import json

@@ -9,8 +9,14 @@ import pickle
 import shutil
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
+
+# Windows refuses to replace a file (or move a folder) that another process holds open, e.g. a virus scanner or
+# an indexer reading a new output for a moment: os.replace fails with PermissionError. There the rename is
+# retried for about 1 s before the write fails with its one line. (POSIX renames over open files.)
+REPLACE_RETRIES = 10 if os.name == "nt" else 0
 
 
 @contextlib.contextmanager
@@ -30,7 +36,7 @@ def atomic_path(path):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         yield Path(tmp)
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except OSError as e:
         other = str(e.filename or "")                   # a file other than ours or its temporaries (a mirror's)
         where = other if other and not os.path.basename(other).startswith(f".{path.name}.") else path
@@ -39,6 +45,16 @@ def atomic_path(path):
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+def _replace(src, dst):
+    for attempt in range(REPLACE_RETRIES + 1):
+        try:
+            return os.replace(src, dst)
+        except PermissionError:
+            if attempt == REPLACE_RETRIES:
+                raise
+            time.sleep(0.02 * (attempt + 1))
 
 
 def _stage():
@@ -63,8 +79,8 @@ def atomic_dir(path):
         old = tmp.with_suffix(".old")
         yield tmp
         if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
+            _replace(path, old)
+        _replace(tmp, path)
     except OSError as e:
         raise SystemExit(f"{_stage()}{path}: {e.strerror or e}") from None
     except SystemExit as e:                             # a file of the folder failed: name it where it belongs
