@@ -5,7 +5,7 @@ Timing. `dvc queue start -j 2` runs each experiment in its own temporary workspa
 so timing the `dvc` command tells nothing per experiment. Instead `stage_env` puts a `python` shim first on
 PATH (the queue workers inherit the environment of `dvc queue start`; on Windows a `python.cmd` calling it):
 every stage command (`python -m stages.<module> <task>`, dvc.yaml) then runs as a child of the shim, which
-waits for it (bench/memory.py: `os.wait4`, on Windows psutil) and appends one JSON line to a log: the stage,
+waits for it (bench/memory.py: wait4 on POSIX, psutil on Windows) and appends one JSON line to a log: the stage,
 its wall time, its peak RSS in MB, user and system CPU seconds, the workspace it ran in and the params.yaml it
 saw there. Anything else the shim runs unchanged. The stages' own times leave out DVC's bookkeeping between them (~0.6 s a stage).
 """

@@ -13,6 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", ".dvcignore")
 
 
+def link_or_copy(src, dst):
+    """A symlink to `src` at `dst`; a copy where symlinks need rights a user may lack (Windows)."""
+    try:
+        Path(dst).symlink_to(src)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def mirror_dir():
     for candidate in (os.environ.get("DATASETS_MIRROR"), ROOT.parent / "shared" / "datasets"):
         if candidate and "://" not in str(candidate) and (Path(candidate) / "imdb.npz").is_file():
@@ -26,7 +34,7 @@ if mirror_dir() is not None and "KERAS_HOME" not in os.environ:
     _home = Path(tempfile.mkdtemp(prefix="keras-home-"))
     (_home / "datasets").mkdir()
     for _f in mirror_dir().iterdir():
-        (_home / "datasets" / _f.name).symlink_to(_f)
+        link_or_copy(_f, _home / "datasets" / _f.name)
     os.environ["KERAS_HOME"] = str(_home)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -55,6 +63,8 @@ def run(cmd, cwd, env=None, check=True):
     full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                 "DVC_NO_ANALYTICS": "1", **(env or {})}
     full_env.pop("PYTHONPATH", None)              # `python -m stages.x` imports the copy in cwd
+    if isinstance(cmd, str) and os.name == "nt":  # the tests' command lines are POSIX shell: Git's bash runs them
+        cmd = [shutil.which("bash") or pytest.skip("a POSIX shell (Git's bash) is needed on Windows"), "-c", cmd]
     proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
                           shell=isinstance(cmd, str))
     if check and proc.returncode != 0:

@@ -1,5 +1,6 @@
 """The chapter's experiment loop, the DVC way: exp run/show, params and metrics diff, queue, a remote."""
 import json
+import os
 import time
 
 import pytest
@@ -58,6 +59,7 @@ def test_metrics_and_plots_diff_between_branches_without_a_remote(pipeline, mirr
     assert sorted(v["epoch"] for v in values if v["rev"] == "main") == [1]
 
 
+@pytest.mark.skipif(os.name == "nt", reason="ends DVC's queue workers with kill -9 of their POSIX pids")
 def test_queued_sweep_in_parallel_equals_runs_alone(clone, mirror):
     env = {"DATASETS_MIRROR": str(mirror)}
     run("dvc exp run --queue -S 'imdb.units=[16,16],[32,32]'", clone, env=env)

@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run, set_params
+from tests.conftest import ROOT, link_or_copy, run, set_params
 
 SCRIPT = ROOT / ".github" / "pr-report.sh"
 
@@ -23,7 +23,7 @@ def pull_request(pipeline, mirror, tmp_path_factory):
     datasets = tmp / "datasets"                  # the cached folder of the workflow, here already full
     datasets.mkdir()
     for f in mirror.iterdir():
-        (datasets / f.name).symlink_to(f)
+        link_or_copy(f, datasets / f.name)
     return clone, datasets
 
 

@@ -2,7 +2,7 @@
 chatter stays out of the output."""
 import os
 import re
-import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +14,11 @@ import yaml
 
 from tests.conftest import new_project, run
 
+try:
+    import resource                             # POSIX only
+except ImportError:
+    resource = None
+
 
 def lock_outs(project):
     """{out path: md5} of every stage in dvc.lock."""
@@ -21,6 +26,8 @@ def lock_outs(project):
     return {o["path"]: o["md5"] for s in lock["stages"].values() for o in s.get("outs", [])}
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL") or shutil.which("pgrep") is None,
+                    reason="kills the stage with pgrep and SIGKILL: POSIX only (Windows has neither)")
 def test_sigkill_while_writing_then_repro_recovers(clone, mirror):
     expected = lock_outs(clone)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -63,6 +70,8 @@ def test_two_forced_repros_give_identical_bytes(clone, mirror):
 
 WRITERS = ("encode", "train", "evaluate", "predict", "plot")     # every stage that writes data/ from computed data
 FSIZE_LIMIT = 32            # bytes: every output is larger, while Python's own start-up writes (tempfile's probe) fit
+NEEDS_FSIZE = pytest.mark.skipif(resource is None or not hasattr(signal, "SIGXFSZ"),
+                                 reason="a full disk is simulated with setrlimit(RLIMIT_FSIZE): POSIX only")
 
 
 def full_disk():
@@ -90,6 +99,7 @@ def stage_files(project, lock, stage):
     return files
 
 
+@NEEDS_FSIZE
 def test_a_full_disk_loses_nothing(housing_repro):
     project, _ = housing_repro
     lock = yaml.safe_load((project / "dvc.lock").read_text())
@@ -113,6 +123,7 @@ def test_a_full_disk_loses_nothing(housing_repro):
     assert run(["dvc", "status", "--json", *stages], project).stdout.strip() in ("{}", "")
 
 
+@NEEDS_FSIZE
 def test_a_full_disk_under_dvc_repro_then_repro_recovers(housing_repro, tmp_path):
     """DVC deletes a stage's outputs before running it: the stage fails with its one line, DVC keeps the lock,
     and the next `dvc repro` brings back the same bytes. (`python` on PATH applies the limit to the stage only.)"""
