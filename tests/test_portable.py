@@ -168,3 +168,39 @@ def test_a_child_s_peak_without_wait4_is_the_same(monkeypatch):
     monkeypatch.setattr(psutil.Process, "memory_info", peak_wset)
     seconds, code, peak, user, system, out = memory.measure(ALLOCATE, capture=True)
     assert (code, out) == (0, "done\n") and abs(peak - posix_peak) < 20 and user + system > 0
+
+
+# --- stages/io.py: a replace Windows refuses while another process holds the file open ---------------------
+
+def refusing_replace(monkeypatch, refusals):
+    """os.replace as on Windows while a reader holds the target open `refusals` times; sleeps skipped."""
+    from stages import io
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) <= refusals:
+            raise PermissionError(13, "Access is denied", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(io, "REPLACE_RETRIES", 10)                 # Windows' setting
+    monkeypatch.setattr(io.os, "replace", replace)
+    monkeypatch.setattr(io.time, "sleep", lambda s: None)
+    return io, calls
+
+
+def test_a_replace_refused_for_a_moment_is_retried(monkeypatch, tmp_path):
+    io, calls = refusing_replace(monkeypatch, 3)
+    (tmp_path / "out.json").write_text("old")
+    io.write_json(tmp_path / "out.json", {"a": 1})
+    assert io.read_json(tmp_path / "out.json") == {"a": 1} and len(calls) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_a_replace_refused_for_good_fails_in_one_line_and_keeps_the_old_file(monkeypatch, tmp_path):
+    io, calls = refusing_replace(monkeypatch, 100)
+    (tmp_path / "out.json").write_text("old")
+    with pytest.raises(SystemExit) as e:
+        io.write_json(tmp_path / "out.json", {"a": 1})
+    assert str(e.value) == f"{tmp_path / 'out.json'}: Access is denied" and len(calls) == 11
+    assert (tmp_path / "out.json").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
