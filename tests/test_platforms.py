@@ -89,13 +89,11 @@ CASES = [(LOCK, platform, python) for platform in PLATFORMS for python in PYTHON
 def relock(out):
     """requirements.in compiled as .ci/lock.py does, into `out` (a copy of requirements.txt: its pins are uv's
     preferences): its pins and markers, or uv's error."""
-    sys.path.insert(0, str(ROOT / ".ci"))
-    try:
-        from lock import COMMAND
-    finally:
-        sys.path.remove(str(ROOT / ".ci"))
+    spec = importlib.util.spec_from_file_location("lock", ROOT / ".ci" / "lock.py")
+    lock = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lock)
     out.write_text(LOCK)
-    command = [str(out) if word == "requirements.txt" else word for word in COMMAND]
+    command = [str(out) if word == "requirements.txt" else word for word in lock.COMMAND]
     proc = subprocess.run([sys.executable, "-m", *command, "--no-config", "--quiet"], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     return proc.stderr.strip() if proc.returncode else lines(out.read_text())
