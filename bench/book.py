@@ -10,6 +10,7 @@ final JSON summary; `bench/run.py` runs it beside the pipeline.
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -21,9 +22,12 @@ import numpy as np
 MIRROR = os.environ.get("DATASETS_MIRROR")
 if MIRROR and "://" not in MIRROR:
     home = tempfile.mkdtemp(prefix="keras-home-")
-    os.mkdir(f"{home}/datasets")
+    os.mkdir(os.path.join(home, "datasets"))
     for name in os.listdir(MIRROR):
-        os.symlink(os.path.abspath(f"{MIRROR}/{name}"), f"{home}/datasets/{name}")
+        try:
+            os.symlink(os.path.abspath(os.path.join(MIRROR, name)), os.path.join(home, "datasets", name))
+        except OSError:                                     # Windows without the right to make symlinks
+            shutil.copyfile(os.path.join(MIRROR, name), os.path.join(home, "datasets", name))
     os.environ["KERAS_HOME"] = home
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from tensorflow import keras  # noqa: E402
