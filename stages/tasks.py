@@ -40,6 +40,7 @@ class Task:
     output_activation: str | None
     metric: str           # the book's metric: "accuracy" or "mae"
     vocabulary: int = 0   # largest word id + 1 after index_from=3 (bounds num_words)
+    losses: tuple = ()    # the losses params.yaml may choose for this head
     labels: tuple = ()    # the class names in label order; () for regression
     target: str = ""      # what a prediction is called: "topic" (a class), "price" (a value); binary: labels[1]
     features: tuple = ()  # the columns of a feature table
@@ -87,11 +88,12 @@ class Task:
 
 TASKS = {
     "imdb": Task("imdb", ("imdb.npz", "imdb_word_index.json"), True, 1, "sigmoid", "accuracy", 88588,
-                 labels=("negative", "positive"), title="IMDB holdout"),
+                 losses=("binary_crossentropy", "mse"), labels=("negative", "positive"), title="IMDB holdout"),
     "reuters": Task("reuters", ("reuters.npz", "reuters_word_index.json"), True, 46, "softmax", "accuracy",
-                    30983, labels=REUTERS_TOPICS, target="topic", title="Reuters holdout"),
-    "housing": Task("housing", ("boston_housing.npz",), False, 1, None, "mae", target="price",
-                    features=HOUSING_FEATURES, title="Housing K-fold"),
+                    30983, losses=("categorical_crossentropy", "sparse_categorical_crossentropy"),
+                    labels=REUTERS_TOPICS, target="topic", title="Reuters holdout"),
+    "housing": Task("housing", ("boston_housing.npz",), False, 1, None, "mae", losses=("mse", "mae", "huber"),
+                    target="price", features=HOUSING_FEATURES, title="Housing K-fold"),
 }
 
 

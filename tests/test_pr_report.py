@@ -1,6 +1,5 @@
 """The pull-request report: the workflow's own script, run on a clone with two commits (the target branch, and a
 pull request changing reuters.epochs), writes the comparison and the params diff as Markdown."""
-
 import pytest
 import yaml
 
