@@ -40,7 +40,7 @@ class Task:
     output_activation: str | None
     metric: str           # the book's metric: "accuracy" or "mae"
     vocabulary: int = 0   # largest word id + 1 after index_from=3 (bounds num_words)
-    losses: tuple = ()    # the losses params.yaml may choose for this head
+    losses: tuple = ()    # the losses this head allows (the `loss` param)
     labels: tuple = ()    # the class names in label order; () for regression
     target: str = ""      # what a prediction is called: "topic" (a class), "price" (a value); binary: labels[1]
     features: tuple = ()  # the columns of a feature table

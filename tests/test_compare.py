@@ -309,6 +309,7 @@ DVC_YAML = """stages:
 """
 
 
+@pytest.mark.slow
 def test_experiment_name(tmp_path, capsys):
     """A real `dvc exp run -n`: its name resolves (DVC's own resolution) to the experiment's commit."""
     (tmp_path / "data" / "metrics").mkdir(parents=True)

@@ -132,6 +132,7 @@ def test_table_epoch_must_not_pass_the_last_epoch(tmp_path):
         params.load("validate", "housing", tmp_path / "params.yaml", ROOT / "dvc.yaml")
 
 
+@pytest.mark.slow
 def test_data_dependent_bounds_are_refused_before_writing(raw, tmp_path):
     """val_size >= training samples, k > training samples: one line, and data/ is untouched."""
     project = new_project(tmp_path / "p")
