@@ -46,11 +46,11 @@ def encoding_speed():
     (best of 5 each), and whether the bits agree."""
     import numpy as np
 
-    from stages import download, encode, tasks
+    from stages import datasets, download, encode, tasks
     raw = Path(tempfile.mkdtemp())
     for name in tasks.TASKS["imdb"].files:
         download.fetch(name, raw, os.environ.get("DATASETS_MIRROR"), progress=False)
-    seqs = encode.load_sequences(raw, "imdb", {"num_words": 10000})["train"]
+    seqs = datasets.load_sequences(raw, "imdb", {"num_words": 10000})["train"]
     flat, splits, _ = seqs
     lists = [flat[a:b].tolist() for a, b in zip(splits[:-1], splits[1:])]
     def book_loop():                               # the book's vectorize_sequences, verbatim

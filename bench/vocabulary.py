@@ -128,11 +128,11 @@ BOOK_CHILD = r'''
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from stages import download, encode, tasks
+from stages import datasets, download, tasks
 task, n, raw = sys.argv[2], int(sys.argv[3]), sys.argv[4]
 for f in tasks.TASKS[task].files:
     download.fetch(f, os.path.join(raw, task), os.environ.get("DATASETS_MIRROR"), progress=False)
-seqs = encode.load_sequences(os.path.join(raw, task), task, {"num_words": n, "test_split": 0.2})
+seqs = datasets.load_sequences(os.path.join(raw, task), task, {"num_words": n, "test_split": 0.2})
 lists = {k: [v[0][a:b].tolist() for a, b in zip(v[1][:-1], v[1][1:])] for k, v in seqs.items()}
 
 
@@ -159,7 +159,7 @@ print(json.dumps({"peak_rss_mb": round(memory.peak_since_reset_mb(), 1),
 
 def book_memory(task, n, raw):
     """Peak RSS of the book's listing 4.3 for both splits at num_words n, in a child process: the sequences as
-    keras.datasets.<task>.load_data returns them (stages.encode.load_sequences, tested equal), then
+    keras.datasets.<task>.load_data returns them (stages.datasets.load_sequences, tested equal), then
     `vectorize_sequences` of both splits."""
     proc = subprocess.run([sys.executable, "-c", BOOK_CHILD, str(ROOT), task, str(n), str(raw)],
                           capture_output=True, text=True)

@@ -10,15 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from stages import encode, params, tasks
-
-HOUSING_FEATURES = ("CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT")
-
-
-def decode_words(ids, word_index):
-    """The book's decoding: id i is the word of rank i - 3; reserved ids are "?"."""
-    reverse = {rank: word for word, rank in word_index.items()}
-    return " ".join(reverse.get(i - encode.INDEX_FROM, "?") for i in ids)
+from stages import datasets, params, tasks
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,26 +25,25 @@ def main(argv=None):
     ap.add_argument("index", type=int)
     ap.add_argument("--split", choices=("train", "test"), default="train")
     args = ap.parse_args(argv)
-    p = params.load("encode", args.task)
-    raw = Path("data/raw") / args.task
+    spec = tasks.get(args.task)
+    p = params.load("encode", spec.name)
+    raw = Path("data/raw") / spec.name
     if not raw.is_dir():
-        raise SystemExit(f"decode: no data in {raw}: run `dvc repro download@{args.task}` first")
-    if args.task == "housing":
-        (xtr, ytr), (xte, yte) = encode.load_housing(raw, p)
-        x, y = (xtr, ytr) if args.split == "train" else (xte, yte)
+        raise SystemExit(f"decode: no data in {raw}: run `dvc repro download@{spec.name}` first")
+    if spec.text:
+        flat, splits, y = datasets.load_sequences(raw, spec.name, p)[args.split]
     else:
-        flat, splits, y = encode.load_sequences(raw, args.task, p)[args.split]
+        train, test = datasets.load_housing(raw, p)
+        x, y = train if args.split == "train" else test
     if not 0 <= args.index < len(y):
         raise SystemExit(f"decode: index must be between 0 and {len(y) - 1} for the {args.split} split, "
                          f"got {args.index}")
-    if args.task == "housing":
-        out = {"features": dict(zip(HOUSING_FEATURES, x[args.index].tolist())), "price": float(y[args.index])}
-    else:
-        word_index = encode.load_word_index(raw, args.task)
+    if spec.text:
         ids = flat[splits[args.index]:splits[args.index + 1]].tolist()
-        label = int(y[args.index])
-        out = {"text": decode_words(ids, word_index),
-               "label": ("negative", "positive")[label] if args.task == "imdb" else tasks.REUTERS_TOPICS[label]}
+        out = {"text": datasets.decode_words(ids, datasets.load_word_index(raw, spec.name)),
+               "label": spec.label(y[args.index])}
+    else:
+        out = {"features": dict(zip(spec.features, x[args.index].tolist())), spec.target: spec.label(y[args.index])}
     print(json.dumps(out, allow_nan=False))
 
 

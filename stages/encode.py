@@ -7,7 +7,6 @@ word ids of each sample, sorted) plus integer labels `y`; `multi_hot(...)` turns
 `vectorize_sequences` matrix bit for bit. Housing: the features normalized with the training mean/std
 (`train.npz`, `test.npz`) and those statistics (`stats.json`).
 """
-import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -15,70 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import io, params, tasks
-
-START_CHAR, OOV_CHAR, INDEX_FROM, KERAS_SEED = 1, 2, 3, 113
-
-
-def _shuffle(rng, *arrays):
-    order = np.arange(len(arrays[0]))
-    rng.shuffle(order)
-    return [a[order] for a in arrays]
-
-
-def to_ragged(seqs):
-    """Object array of int lists -> (flat int64 ids, row_splits)."""
-    lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
-    splits = np.concatenate([[0], np.cumsum(lengths)])
-    flat = np.fromiter((w for s in seqs for w in s), dtype=np.int64, count=int(splits[-1]))
-    return flat, splits
-
-
-def keras_ids(flat, splits, num_words):
-    """keras's start_char=1, index_from=3, oov_char=2 applied to raw ids: returns the new (flat, splits)."""
-    n = len(splits) - 1
-    new_splits = splits + np.arange(n + 1)                 # one start char per row
-    out = np.empty(new_splits[-1], dtype=np.int64)
-    starts = new_splits[:-1]
-    out[starts] = START_CHAR
-    body = np.ones(len(out), dtype=bool)
-    body[starts] = False
-    ids = flat + INDEX_FROM
-    if num_words:
-        ids = np.where(ids < num_words, ids, OOV_CHAR)
-    out[body] = ids
-    return out, new_splits
-
-
-def load_sequences(raw_dir, task, p):
-    """Exactly keras.datasets.{imdb,reuters}.load_data(num_words=...), as ragged (flat, splits) arrays.
-
-    Returns {"train": (flat, splits, y), "test": (flat, splits, y)}.
-    """
-    raw_dir = Path(raw_dir)
-    f = io.read_keras_npz(raw_dir / f"{task}.npz", tasks.SHA256[f"{task}.npz"])
-    rng = np.random.RandomState(KERAS_SEED)
-    if task == "imdb":
-        parts = {"train": _shuffle(rng, f["x_train"], f["y_train"]), "test": _shuffle(rng, f["x_test"], f["y_test"])}
-    else:
-        xs, ys = _shuffle(rng, f["x"], f["y"])
-        cut = int(len(xs) * (1 - p["test_split"]))
-        parts = {"train": (xs[:cut], ys[:cut]), "test": (xs[cut:], ys[cut:])}
-    out = {}
-    for name, (xs, ys) in parts.items():
-        flat, splits = keras_ids(*to_ragged(xs), p["num_words"])
-        out[name] = (flat, splits, np.asarray(ys, dtype=np.int64))
-    return out
-
-
-def load_word_index(raw_dir, task):
-    """{word: frequency rank} of keras's <task>_word_index.json, after checking its pin."""
-    name = f"{task}_word_index.json"
-    path = Path(raw_dir) / name
-    actual = io.sha256(path)
-    if actual != tasks.SHA256[name]:
-        raise SystemExit(f"{path}: sha256 mismatch: expected {tasks.SHA256[name]}, got {actual}")
-    return json.loads(path.read_text())
+from stages import datasets, io, params, tasks
 
 
 def multi_hot_csr(flat, splits, num_words, span=1 << 18):
@@ -126,14 +62,6 @@ def multi_hot(indptr, indices, num_words, rows=None, dtype=np.float64):
     return out
 
 
-def load_housing(raw_dir, p):
-    """Exactly keras.datasets.boston_housing.load_data(test_split=...)."""
-    f = io.read_keras_npz(Path(raw_dir) / "boston_housing.npz", tasks.SHA256["boston_housing.npz"])
-    x, y = _shuffle(np.random.RandomState(KERAS_SEED), f["x"], f["y"])
-    cut = int(len(x) * (1 - p["test_split"]))
-    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
-
-
 def normalize(x_train, x_test):
     """The book's feature-wise normalization, with the training statistics only."""
     mean = x_train.mean(axis=0)
@@ -146,12 +74,12 @@ def main(task):
     p = params.load("encode", task)
     raw, out = Path("data/raw") / task, Path("data/encoded") / task
     if spec.text:
-        for split, (flat, splits, y) in load_sequences(raw, task, p).items():
+        for split, (flat, splits, y) in datasets.load_sequences(raw, task, p).items():
             indptr, indices = multi_hot_csr(flat, splits, p["num_words"])
             io.write_npz(out / f"{split}.npz", indptr=indptr, indices=indices, y=y,
                          num_words=np.int64(p["num_words"]))
     else:
-        (x_train, y_train), (x_test, y_test) = load_housing(raw, p)
+        (x_train, y_train), (x_test, y_test) = datasets.load_housing(raw, p)
         x_train, x_test, stats = normalize(x_train, x_test)
         io.write_npz(out / "train.npz", x=x_train, y=y_train)
         io.write_npz(out / "test.npz", x=x_test, y=y_test)

@@ -16,11 +16,6 @@ import yaml
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "swish", "softplus", "linear")
 OPTIMIZERS = ("rmsprop", "adam", "sgd", "adamw", "nadam", "adagrad")
-LOSSES = {
-    "imdb": ("binary_crossentropy", "mse"),
-    "reuters": ("categorical_crossentropy", "sparse_categorical_crossentropy"),
-    "housing": ("mse", "mae", "huber"),
-}
 
 
 class ParamError(SystemExit):
@@ -44,10 +39,14 @@ def _float(lo, hi, what):
 
 def _choice(options):
     def check(key, v, task):
-        opts = options[task] if isinstance(options, dict) else options
-        if v not in opts:
-            raise ParamError(key, "one of " + ", ".join(opts), v)
+        if v not in options:
+            raise ParamError(key, "one of " + ", ".join(options), v)
     return check
+
+
+def _loss(key, v, task):
+    from stages.tasks import TASKS
+    _choice(TASKS[task].losses)(key, v, task)
 
 
 def _units(key, v, task):
@@ -77,7 +76,7 @@ CHECKS = {
     "batch_size": _int(1),
     "units": _units,
     "activation": _choice(ACTIVATIONS),
-    "loss": _choice(LOSSES),
+    "loss": _loss,
     "optimizer": _choice(OPTIMIZERS),
     "learning_rate": _float(0, 10, "a number > 0 and < 10"),
 }

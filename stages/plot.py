@@ -17,9 +17,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from stages import io, tasks  # noqa: E402
 
-TITLES = {"imdb": "IMDB holdout", "reuters": "Reuters holdout", "housing": "Housing K-fold"}
-
-
 def figure(path, epochs, curves, title, ylabel, replicates=1):
     """`curves`: (label, means, sds or None) per line."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -52,8 +49,8 @@ def main(task):
         sds = [r[f"{key}_std"] for r in history[first:]] if f"{key}_std" in history[0] else None
         return label, [r[key] for r in history[first:]], sds
 
-    title = TITLES[task]
-    if spec.metric == "mae":
+    title = spec.title
+    if spec.regression:
         figure(f"{out}/val_mae.png", epochs, [curve("Validation MAE", "val_mae")], f"{title}: validation MAE",
                "MAE", replicates)
         figure(f"{out}/val_mae_from_epoch_11.png", epochs[10:], [curve("Validation MAE", "val_mae", 10)],

@@ -19,35 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import encode, inference, io, tasks
-
-# keras's text_to_word_sequence defaults: lowercase, these characters become spaces, split on " ".
-KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
-HOUSING_FEATURES = 13
-
-
-def tokenize(text, word_index, num_words):
-    """Text -> keras word ids as load_data gives them: start char 1, rank + 3, OOV 2 at or past num_words."""
-    text = text.lower().translate(str.maketrans(KERAS_FILTERS, " " * len(KERAS_FILTERS)))
-    words = [w for w in text.split(" ") if w]     # keras splits on " " only (not on e.g. "\x85")
-    ids = [encode.START_CHAR]
-    for w in words:
-        rank = word_index.get(w)
-        i = rank + encode.INDEX_FROM if rank is not None else encode.OOV_CHAR
-        ids.append(i if i < num_words else encode.OOV_CHAR)
-    return ids
-
-
-def describe(spec, row):
-    """One prediction as the CLI prints it."""
-    if spec.name == "imdb":
-        return {"positive": round(float(row[0]), 6)}
-    if spec.name == "reuters":
-        top = np.argsort(-row, kind="stable")[:3]
-        return {"topic": tasks.REUTERS_TOPICS[top[0]], "probability": round(float(row[top[0]]), 6),
-                "top3": [[tasks.REUTERS_TOPICS[i], round(float(row[i]), 6)] for i in top]}
-    return {"price": round(float(row[0]), 4)}
-
+from stages import datasets, inference, io, tasks
 
 # A plain decimal number, as a CSV of features holds it (no nan/inf, no "1_000", no non-ASCII digits).
 NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
@@ -76,10 +48,10 @@ def parse(spec, line, word_index, num_words, stats):
     if not line.strip():
         raise ValueError("empty input")
     if spec.text:
-        return tokenize(line, word_index, num_words)
+        return datasets.tokenize(line, word_index, num_words)
     fields = line.split(",")
-    if len(fields) != HOUSING_FEATURES:
-        raise ValueError(f"expected {HOUSING_FEATURES} comma-separated numbers, got {len(fields)}")
+    if len(fields) != len(spec.features):
+        raise ValueError(f"expected {len(spec.features)} comma-separated numbers, got {len(fields)}")
     for f in fields:
         if not NUMBER.fullmatch(f):
             raise ValueError(f"not a number: {shown(f)}")
@@ -107,8 +79,8 @@ def cli(task, lines, out=None, err=None):
     spec = tasks.get(task)
     model = inference.Ensemble(f"data/model/{task}")
     num_words = model.width
-    word_index = encode.load_word_index(Path("data/raw") / task, task) if spec.text else None
-    stats = None if spec.text else io.read_json("data/encoded/housing/stats.json")
+    word_index = datasets.load_word_index(Path("data/raw") / task, task) if spec.text else None
+    stats = None if spec.text else io.read_json(f"data/encoded/{task}/stats.json")
     failed = False
     for n, raw in enumerate(lines, 1):
         try:
@@ -117,7 +89,7 @@ def cli(task, lines, out=None, err=None):
                 pred = predict_rows(spec, model, [row])[0]
             if not np.isfinite(pred).all():
                 raise ValueError("a value the model cannot represent: the prediction overflows float32")
-            answer = json.dumps(describe(spec, pred), allow_nan=False)
+            answer = json.dumps(spec.show(pred), allow_nan=False)
         except ValueError as e:
             print(f"predict: line {n}: {e}", file=err, flush=True)
             failed = True
@@ -143,22 +115,11 @@ def test_set(task):
             else model.predict(test["x"]))
     out = Path("data/predict") / task
     y = test["y"]
-    if spec.name == "housing":
-        lines = ["actual,predicted"] + [f"{a:.1f},{p:.4f}" for a, p in zip(y, pred[:, 0])]
-        pairs = [{"actual": round(float(a), 1), "predicted": round(float(p), 2)} for a, p in zip(y, pred[:, 0])]
-    elif spec.name == "imdb":
-        lines = ["label,positive"] + [f"{a},{p:.6f}" for a, p in zip(y, pred[:, 0])]
-        names = ("negative", "positive")
-        pairs = [{"actual": names[a], "predicted": names[int(p > 0.5)]} for a, p in zip(y, pred[:, 0])]
-    else:
-        top = pred.argmax(axis=1)
-        lines = ["label,topic,probability"] + [f"{tasks.REUTERS_TOPICS[a]},{tasks.REUTERS_TOPICS[t]},{p[t]:.6f}"
-                                               for a, t, p in zip(y, top, pred)]
-        pairs = [{"actual": tasks.REUTERS_TOPICS[a], "predicted": tasks.REUTERS_TOPICS[t]} for a, t in zip(y, top)]
+    lines, pairs = spec.table(y, pred)
     io.write_bytes(out / "test.csv", ("\n".join(lines) + "\n").encode())
     io.write_json(out / "pairs.json", pairs)
-    first = describe(spec, pred[0])
-    if spec.name == "reuters":           # the book's checks on predictions[0]
+    first = spec.show(pred[0])
+    if spec.classes > 2:                 # the book's checks on predictions[0] (Reuters)
         first |= {"sum": round(float(pred[0].sum()), 6), "argmax": int(pred[0].argmax())}
     print(f"predict@{task}: predictions[0] = {json.dumps(first)} (label {y[0]})")
 

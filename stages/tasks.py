@@ -1,6 +1,8 @@
-"""What differs between the chapter's three problems: files, model head, metric.
+"""What differs between the chapter's three problems: files, model head, metric, label names, and how a
+sample and a prediction are shown.
 
-Everything else (params, stage code) is shared; a stage looks its task up here by name.
+Everything else (params, stage code) is shared; a stage looks its task up here by name and asks the Task,
+never the name, how to behave.
 """
 from dataclasses import dataclass
 
@@ -17,29 +19,6 @@ SHA256 = {
 }
 
 
-@dataclass(frozen=True)
-class Task:
-    name: str
-    files: tuple          # what `download` fetches into data/raw/<task>/
-    text: bool            # sequences of word ids -> multi-hot (IMDB, Reuters) or a feature table (housing)
-    outputs: int          # units of the last Dense layer
-    output_activation: str | None
-    metric: str           # the book's metric: "accuracy" or "mae"
-    vocabulary: int = 0   # largest word id + 1 after index_from=3 (bounds num_words)
-
-    @property
-    def classes(self):
-        """Number of classes (2 for the sigmoid head), 0 for regression."""
-        return 0 if self.metric == "mae" else max(self.outputs, 2)
-
-
-TASKS = {
-    "imdb": Task("imdb", ("imdb.npz", "imdb_word_index.json"), True, 1, "sigmoid", "accuracy", 88588),
-    "reuters": Task("reuters", ("reuters.npz", "reuters_word_index.json"), True, 46, "softmax", "accuracy",
-                    30983),
-    "housing": Task("housing", ("boston_housing.npz",), False, 1, None, "mae"),
-}
-
 # The 46 topics of keras's Reuters newswires, in label order (keras.datasets.reuters.get_label_names()).
 REUTERS_TOPICS = (
     "cocoa", "grain", "veg-oil", "earn", "acq", "wheat", "copper", "housing", "money-supply", "coffee", "sugar",
@@ -48,6 +27,74 @@ REUTERS_TOPICS = (
     "rubber", "heat", "jobs", "lei", "bop", "zinc", "orange", "pet-chem", "dlr", "gas", "silver", "wpi", "hog",
     "lead",
 )
+# The 13 columns of keras's Boston housing features, in order.
+HOUSING_FEATURES = ("CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    files: tuple          # what `download` fetches into data/raw/<task>/ (the data first, then the word index)
+    text: bool            # sequences of word ids -> multi-hot (IMDB, Reuters) or a feature table (housing)
+    outputs: int          # units of the last Dense layer
+    output_activation: str | None
+    metric: str           # the book's metric: "accuracy" or "mae"
+    vocabulary: int = 0   # largest word id + 1 after index_from=3 (bounds num_words)
+    losses: tuple = ()    # the losses this head allows (the `loss` param)
+    labels: tuple = ()    # the class names in label order; () for regression
+    target: str = ""      # what a prediction is called: "topic" (a class), "price" (a value); binary: labels[1]
+    features: tuple = ()  # the columns of a feature table
+    title: str = ""       # the figures' title
+
+    @property
+    def regression(self):
+        return not self.labels
+
+    @property
+    def classes(self):
+        """Number of classes (2 for the sigmoid head), 0 for regression."""
+        return len(self.labels)
+
+    def label(self, y):
+        """A sample's label as the CLI shows it: the class name, or the value."""
+        return float(y) if self.regression else self.labels[int(y)]
+
+    def show(self, row):
+        """One prediction (the model's outputs for one sample) as the CLI prints it: the value (regression), the
+        second class's probability (binary), or the top class, its probability and the top 3."""
+        if self.regression:
+            return {self.target: round(float(row[0]), 4)}
+        if self.classes == 2:
+            return {self.labels[1]: round(float(row[0]), 6)}
+        top = sorted(range(len(row)), key=lambda i: -row[i])[:3]        # (stable: ties keep the label order)
+        return {self.target: self.labels[top[0]], "probability": round(float(row[top[0]]), 6),
+                "top3": [[self.labels[i], round(float(row[i]), 6)] for i in top]}
+
+    def table(self, y, pred):
+        """The test set's predictions as CSV lines (header first) and (actual, predicted) pairs for the plot."""
+        if self.regression:
+            lines = ["actual,predicted"] + [f"{a:.1f},{p:.4f}" for a, p in zip(y, pred[:, 0])]
+            return lines, [{"actual": round(float(a), 1), "predicted": round(float(p), 2)}
+                           for a, p in zip(y, pred[:, 0])]
+        if self.classes == 2:
+            lines = [f"label,{self.labels[1]}"] + [f"{a},{p:.6f}" for a, p in zip(y, pred[:, 0])]
+            return lines, [{"actual": self.labels[a], "predicted": self.labels[int(p > 0.5)]}
+                           for a, p in zip(y, pred[:, 0])]
+        top = pred.argmax(axis=1)
+        lines = [f"label,{self.target},probability"] + [f"{self.labels[a]},{self.labels[t]},{p[t]:.6f}"
+                                                        for a, t, p in zip(y, top, pred)]
+        return lines, [{"actual": self.labels[a], "predicted": self.labels[t]} for a, t in zip(y, top)]
+
+
+TASKS = {
+    "imdb": Task("imdb", ("imdb.npz", "imdb_word_index.json"), True, 1, "sigmoid", "accuracy", 88588,
+                 losses=("binary_crossentropy", "mse"), labels=("negative", "positive"), title="IMDB holdout"),
+    "reuters": Task("reuters", ("reuters.npz", "reuters_word_index.json"), True, 46, "softmax", "accuracy",
+                    30983, losses=("categorical_crossentropy", "sparse_categorical_crossentropy"),
+                    labels=REUTERS_TOPICS, target="topic", title="Reuters holdout"),
+    "housing": Task("housing", ("boston_housing.npz",), False, 1, None, "mae", losses=("mse", "mae", "huber"),
+                    target="price", features=HOUSING_FEATURES, title="Housing K-fold"),
+}
 
 
 def get(name):

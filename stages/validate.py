@@ -19,12 +19,12 @@ from stages import io, params, stats, tasks
 def summarize(spec, replicates, table_epoch=None):
     """Best epoch of the mean validation curve over replicates and folds (lowest val_loss; housing: lowest
     val_mae), and the fold table. `replicates`: one list of fold histories per replicate."""
-    watch = "val_mae" if spec.metric == "mae" else "val_loss"
+    watch = "val_mae" if spec.regression else "val_loss"
     runs = [h for folds in replicates for h in folds]
     curve = np.mean([h[watch] for h in runs], axis=0)
     best = int(np.argmin(curve))
     out = {"best_epoch": best + 1, f"best_{watch}": round(float(curve[best]), 6), "replicates": len(replicates)}
-    if spec.metric != "mae":                  # and the validation accuracy at that epoch
+    if not spec.regression:               # and the validation accuracy at that epoch
         out["best_val_accuracy"] = round(float(np.mean([h["val_accuracy"][best] for h in runs])), 6)
     if table_epoch:
         maes = np.array([[h["val_mae"][table_epoch - 1] for h in folds] for folds in replicates])

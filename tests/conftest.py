@@ -107,6 +107,14 @@ def new_project(dest, params=SMALL):
     return dest
 
 
+def pytest_collection_modifyitems(items):
+    """Every test on the `pipeline` fixture (a full `dvc repro` on the real data) is `slow`; tests that run the
+    real pipeline or DVC end to end otherwise say so themselves (@pytest.mark.slow)."""
+    for item in items:
+        if "pipeline" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def clone(pipeline, tmp_path):
     """A git clone of the pipeline project sharing its DVC cache, outputs checked out."""

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from stages import decode, encode, predict, tasks
+from stages import datasets, decode, predict, tasks
 
 # Generated inputs per property test and task (the README's guarantees table quotes these).
 EXAMPLES = 100
@@ -28,10 +28,10 @@ ERROR = re.compile(r"predict: line ([1-9][0-9]*): (\S.*)")
 @pytest.fixture(scope="module", autouse=True)
 def word_index_read_once():
     """Hundreds of CLI runs in one test: read each (pinned, 1.6 MB) word index once, not at every run."""
-    original = encode.load_word_index
-    encode.load_word_index = functools.lru_cache(maxsize=None)(original)
+    original = datasets.load_word_index
+    datasets.load_word_index = functools.lru_cache(maxsize=None)(original)
     yield
-    encode.load_word_index = original
+    datasets.load_word_index = original
 
 
 def in_process(project, main, argv, stdin=b""):
@@ -256,14 +256,14 @@ def test_the_issues_inputs_as_a_user_runs_them(pipeline):
 @pytest.fixture(scope="module")
 def sequences_read_once():
     """decode reads the whole dataset for one sample (~2 s for IMDB): read it once per test here."""
-    original = encode.load_sequences
+    original = datasets.load_sequences
 
     @functools.lru_cache(maxsize=None)
     def cached(raw_dir, task, items):
         return original(raw_dir, task, dict(items))
-    encode.load_sequences = lambda raw_dir, task, p: cached(str(raw_dir), task, tuple(sorted(p.items())))
+    datasets.load_sequences = lambda raw_dir, task, p: cached(str(raw_dir), task, tuple(sorted(p.items())))
     yield
-    encode.load_sequences = original
+    datasets.load_sequences = original
 
 
 ARG = st.one_of(st.text(max_size=12), st.sampled_from(["imdb", "reuters", "housing", "--split", "train", "test", "-1",
@@ -309,7 +309,7 @@ def test_decode_prints_one_json_line(pipeline):
     assert sample["text"].startswith("? this film was just brilliant casting location scenery story direction")
     assert sample["label"] == "positive" and code == 0
     code, out, err = in_process(pipeline, decode.main, ["housing", "0", "--split", "test"])
-    assert list(strict_json(out)["features"]) == list(decode.HOUSING_FEATURES)
+    assert list(strict_json(out)["features"]) == list(tasks.TASKS["housing"].features)
     assert in_process(pipeline, decode.main, ["imdb", "x"])[2] == (
         "decode: argument index: invalid int value: 'x' (usage: python -m stages.decode <task> <index> "
         "[--split train|test])\n")

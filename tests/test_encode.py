@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from stages import encode, io, split
+from stages import datasets, encode, io, split
 
 
 def vectorize_sequences(sequences, dimension=10000):
@@ -33,7 +33,7 @@ def keras_datasets():
     ("reuters", {"num_words": 5000, "test_split": 0.3}, "reuters5000"),
 ])
 def test_sequences_equal_keras_load_data(raw, keras_datasets, task, p, ref):
-    ours = encode.load_sequences(raw / task, task, p)
+    ours = datasets.load_sequences(raw / task, task, p)
     for (x, y), part in zip(keras_datasets[ref], ("train", "test")):
         flat, splits, labels = ours[part]
         assert ragged_rows(flat, splits) == [list(s) for s in x]
@@ -42,7 +42,7 @@ def test_sequences_equal_keras_load_data(raw, keras_datasets, task, p, ref):
 
 def test_multi_hot_is_bit_identical_to_the_book_loop(raw, keras_datasets):
     (x_train, _), (x_test, _) = keras_datasets["imdb"]
-    ours = encode.load_sequences(raw / "imdb", "imdb", {"num_words": 10000})
+    ours = datasets.load_sequences(raw / "imdb", "imdb", {"num_words": 10000})
     for x, part in ((x_train, "train"), (x_test, "test")):
         indptr, indices = encode.multi_hot_csr(*ours[part][:2], 10000)
         for start in range(0, len(x), 5000):              # the book's float64 matrix, 5 000 rows at a time
@@ -54,7 +54,7 @@ def test_multi_hot_is_bit_identical_to_the_book_loop(raw, keras_datasets):
 
 def test_housing_normalized_with_training_statistics(raw, keras_datasets):
     (train_data, train_targets), (test_data, test_targets) = keras_datasets["housing"]
-    (x_train, y_train), (x_test, y_test) = encode.load_housing(raw / "housing", {"test_split": 0.2})
+    (x_train, y_train), (x_test, y_test) = datasets.load_housing(raw / "housing", {"test_split": 0.2})
     np.testing.assert_array_equal(y_train, train_targets)
     np.testing.assert_array_equal(y_test, test_targets)
     train_data, test_data = train_data.copy(), test_data.copy()
@@ -78,7 +78,7 @@ sequences = st.lists(st.lists(st.integers(0, 300), max_size=40), min_size=1, max
 def test_property_encoding_equals_the_book_loop(seqs, num_words, span):
     xs = np.empty(len(seqs), dtype=object)
     xs[:] = seqs
-    flat, splits = encode.keras_ids(*encode.to_ragged(xs), num_words)
+    flat, splits = datasets.keras_ids(*datasets.to_ragged(xs), num_words)
     keras_like = [[1] + [w + 3 if w + 3 < num_words else 2 for w in s] for s in seqs]   # keras's list code
     assert ragged_rows(flat, splits) == keras_like
     indptr, indices = encode.multi_hot_csr(flat, splits, num_words, span=span)   # rows encoded in many spans

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from stages import encode, inference, stats, tasks
+from stages import datasets, encode, inference, stats, tasks
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -23,7 +23,7 @@ def data(task, n=300, width=200, seed=0):
     if spec.text:
         seqs = np.empty(n, dtype=object)
         seqs[:] = [rng.integers(0, width, rng.integers(1, 30)).tolist() for _ in range(n)]
-        flat, splits = encode.keras_ids(*encode.to_ragged(seqs), width)
+        flat, splits = datasets.keras_ids(*datasets.to_ragged(seqs), width)
         indptr, indices = encode.multi_hot_csr(flat, splits, width)
         y = rng.integers(0, spec.classes, n)
         d = {"indptr": indptr, "indices": indices, "y": y, "num_words": np.int64(width)}

@@ -1,4 +1,5 @@
 """params.load hands a stage exactly the keys dvc.yaml declares for it, validated."""
+import json
 import re
 import subprocess
 import sys
@@ -131,6 +132,7 @@ def test_table_epoch_must_not_pass_the_last_epoch(tmp_path):
         params.load("validate", "housing", tmp_path / "params.yaml", ROOT / "dvc.yaml")
 
 
+@pytest.mark.slow
 def test_data_dependent_bounds_are_refused_before_writing(raw, tmp_path):
     """val_size >= training samples, k > training samples: one line, and data/ is untouched."""
     project = new_project(tmp_path / "p")
@@ -233,3 +235,38 @@ def test_known_keys_are_what_dvc_yaml_declares():
     leaves = {f"{t}.{k}" for t in tasks.TASKS for k in doc[t]} | {k for k in doc if k not in tasks.TASKS}
     assert params.known_keys(ROOT / "dvc.yaml") == leaves | set(tasks.TASKS)
     assert params.read_params(ROOT / "params.yaml", ROOT / "dvc.yaml") == doc      # same values as before
+
+
+def data_files(project):
+    return {p: p.read_bytes() for p in (project / "data").rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_exp_run_with_a_new_top_level_key_is_refused_and_data_untouched(clone, mirror):
+    """DVC refuses `-S epochs=9` (no such key) and hints `+epochs=9`; that one adds the key, and our check (the
+    `params` stage depends on the whole params.yaml) refuses it in one line naming the keys meant."""
+    env = {"DATASETS_MIRROR": str(mirror)}
+    before = data_files(clone)
+    proc = run("dvc exp run -S epochs=9", clone, env=env, check=False)
+    assert proc.returncode != 0 and "use +epochs=9" in proc.stderr, proc.stderr
+    proc = run("dvc exp run -S +epochs=9", clone, env=env, check=False)
+    assert proc.returncode != 0
+    assert ("params.yaml: epochs is not a known key (did you mean housing.epochs or imdb.epochs or reuters.epochs?)"
+            in (proc.stdout + proc.stderr).splitlines()), proc.stdout + proc.stderr
+    assert re.findall(r"Running stage '([^']+)'", proc.stdout) == ["params"]
+    assert data_files(clone) == before
+    assert run("dvc exp list --all-commits --name-only", clone).stdout.strip() == ""     # no experiment recorded
+
+
+@pytest.mark.slow
+def test_any_change_to_params_yaml_reruns_the_check_and_only_it(clone):
+    before = data_files(clone)
+    (clone / "params.yaml").write_text((clone / "params.yaml").read_text() + "# a comment\n")
+    assert set(json.loads(run("dvc status --json", clone).stdout)) == {"params"}
+    proc = run("dvc repro", clone)
+    assert re.findall(r"Running stage '([^']+)'", proc.stdout) == ["params"], proc.stdout
+    assert data_files(clone) == before
+    (clone / "params.yaml").write_text((clone / "params.yaml").read_text() + "zzz_unrelated: 1\n")
+    proc = run("dvc repro", clone, check=False)
+    assert proc.returncode != 0 and "params.yaml: zzz_unrelated is not a known key" in proc.stderr.splitlines()
+    assert data_files(clone) == before

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from stages import encode, predict, tasks
+from stages import datasets, tasks
 from tests.conftest import run
 
 REVIEWS = [  # written for this test in the style of IMDB reviews: (text, positive?)
@@ -66,7 +66,7 @@ def test_reuters_topic_from_a_file(pipeline, tmp_path):
 
 
 def test_housing_raw_features_match_the_test_set_prediction(pipeline, raw):
-    (_, _), (x_test, _) = encode.load_housing(raw / "housing", {"test_split": 0.2})
+    (_, _), (x_test, _) = datasets.load_housing(raw / "housing", {"test_split": 0.2})
     line = ",".join(repr(float(v)) for v in x_test[0])
     proc = cli(pipeline, "housing", line + "\n")
     with open(pipeline / "data/predict/housing/test.csv") as f:
@@ -89,16 +89,16 @@ def test_bad_lines_are_reported_and_the_rest_still_print(pipeline):
 
 def test_tokenizer_round_trips_the_dataset(raw):
     """Words of real reviews, tokenized back, give the dataset's own ids (OOV 2 for rare words)."""
-    word_index = encode.load_word_index(raw / "imdb", "imdb")
+    word_index = datasets.load_word_index(raw / "imdb", "imdb")
     reverse = {rank + 3: w for w, rank in word_index.items()}
-    flat, splits, _ = encode.load_sequences(raw / "imdb", "imdb", {"num_words": 10000})["test"]
+    flat, splits, _ = datasets.load_sequences(raw / "imdb", "imdb", {"num_words": 10000})["test"]
     for r in range(300):
         ids = flat[splits[r]:splits[r + 1]].tolist()
         words = [reverse[i] for i in ids[1:] if i > 2]
-        assert predict.tokenize(" ".join(words), word_index, 10000) == [1] + [i for i in ids[1:] if i > 2]
-    assert predict.tokenize("Great, GREAT movie!!! zzqx", word_index, 10000)[1:4] == [word_index["great"] + 3] * 2 + [
+        assert datasets.tokenize(" ".join(words), word_index, 10000) == [1] + [i for i in ids[1:] if i > 2]
+    assert datasets.tokenize("Great, GREAT movie!!! zzqx", word_index, 10000)[1:4] == [word_index["great"] + 3] * 2 + [
         word_index["movie"] + 3]
-    assert predict.tokenize("zzqxw", word_index, 10000) == [1, 2]
+    assert datasets.tokenize("zzqxw", word_index, 10000) == [1, 2]
 
 
 def test_decode_prints_the_books_first_review(pipeline):

@@ -99,6 +99,7 @@ def stage_files(project, lock, stage):
     return files
 
 
+@pytest.mark.slow
 @NEEDS_FSIZE
 def test_a_full_disk_loses_nothing(housing_repro):
     project, _ = housing_repro
@@ -123,6 +124,7 @@ def test_a_full_disk_loses_nothing(housing_repro):
     assert run(["dvc", "status", "--json", *stages], project).stdout.strip() in ("{}", "")
 
 
+@pytest.mark.slow
 @NEEDS_FSIZE
 def test_a_full_disk_under_dvc_repro_then_repro_recovers(housing_repro, tmp_path):
     """DVC deletes a stage's outputs before running it: the stage fails with its one line, DVC keeps the lock,
@@ -153,6 +155,7 @@ def test_a_full_disk_under_dvc_repro_then_repro_recovers(housing_repro, tmp_path
 CHATTER = ("oneDNN custom operations are on", "All log messages before absl::InitializeLog()", "cpu_feature_guard")
 
 
+@pytest.mark.slow
 def test_tensorflow_start_up_does_not_reach_dvc_repro(housing_repro):
     _, output = housing_repro                   # (validate@housing and train@housing load TensorFlow)
     assert "Running stage 'train@housing'" in output and "train@housing: replicate 0: loss" in output

@@ -28,6 +28,7 @@ def exp_revs(project):
     return revs
 
 
+@pytest.mark.slow
 def test_a_small_real_sweep_becomes_the_json_and_the_figure(mirror, tmp_path):
     project = new_project(tmp_path / "project", SMALL)
     env = {**sweep.stage_env(project), "DATASETS_MIRROR": str(mirror)}
