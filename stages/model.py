@@ -223,7 +223,7 @@ def embedding_bag(kernel, ids, perm, lengths):
 
 
 class FusedRMSprop:
-    """Keras's RMSprop as the network's optimizer makes it (no momentum, not centered; its learning rate, rho
+    """Keras's RMSprop as `build` makes it for the network (no momentum, not centered; its learning rate, rho
     and epsilon read from the Keras optimizer's public config) run as TensorFlow's fused kernel,
     ResourceApplyRMSProp, on velocity variables of our own: one pass over each variable where Keras's update
     makes ten elementwise passes with a temporary array each (for the 10 000 x 64 first kernel, a third of a
@@ -274,9 +274,10 @@ class KerasOptimizer:
             mine.assign(tf.reshape(stacked[k], mine.shape) if len(stacked.shape) else stacked)
 
 
-def optimizer_for(model, variables):
-    """The update of `model`'s optimizer on the stacked `variables`: the fused kernel for RMSprop."""
-    if type(model.optimizer) is keras.optimizers.RMSprop:
+def optimizer_for(net, model, variables):
+    """The update of network `net`'s optimizer (`model`'s, as `build` made it) on the stacked `variables`: the
+    fused kernel for RMSprop, else Keras's own."""
+    if net.optimizer == "rmsprop":
         return FusedRMSprop(model.optimizer.get_config(), variables)
     return KerasOptimizer(model.optimizer, variables)
 
@@ -357,7 +358,7 @@ def fit(models, net, xs, ys, *, epochs, batch_size, seeds, validation=None):
     if any(x.n != xs[0].n for x in xs) or (validation and any(v.n != validation[0][0].n for v, _ in validation)):
         raise ValueError("runs trained side by side need equal sample counts")
     weights = stack(models, net)
-    optimizer = optimizer_for(models[0], [v for w in weights for v in w.values()])
+    optimizer = optimizer_for(net, models[0], [v for w in weights for v in w.values()])
     take, y = batches(xs), tf.stack([tf.constant(t) for t in ys])
     train = tf.function(lambda order, fed: one_pass(net, weights, take, y, xs[0].n, batch_size, order, fed,
                                                     optimizer.apply), autograph=False)
@@ -365,15 +366,19 @@ def fit(models, net, xs, ys, *, epochs, batch_size, seeds, validation=None):
     histories = [{"loss": [], net.metric: []} | ({"val_loss": [], f"val_{net.metric}": []} if validation else {})
                  for _ in models]
     for order, fed in shuffled_passes(xs, seeds, batch_size, epochs):
-        logs = [train(order, fed)] + ([check()] if check else [])
-        for history, values in zip(histories, np.concatenate([t.numpy() for t in logs]).T.tolist()):
-            for key, value in zip(history, values):
-                history[key].append(value)
+        record(histories, [train(order, fed)] + ([check()] if check else []))
     unstack(models, weights)
     for k, model in enumerate(models):
         model.optimizer.build(model.trainable_variables)
         optimizer.keep(k, model.optimizer, model.trainable_variables)
     return histories
+
+
+def record(histories, logs):
+    """Append an epoch's [2, K] results (training, then validation) to the K runs' histories, in key order."""
+    for history, values in zip(histories, np.concatenate([t.numpy() for t in logs]).T.tolist()):
+        for key, value in zip(history, values):
+            history[key].append(value)
 
 
 def save(model, net, path):
