@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from stages import inference, io, params, stats, tasks
+from stages import inference, io, network, params, stats, tasks
 
 
 def random_baseline(spec, y, seed):
@@ -27,8 +27,8 @@ def random_baseline(spec, y, seed):
 
 def test_metrics(spec, loss, y, pred):
     if spec.regression:
-        return {"mae": inference.loss("mae", y, pred), "mse": inference.loss("mse", y, pred)}
-    return {"accuracy": inference.accuracy(y, pred), "loss": inference.loss(loss, y, pred)}
+        return {"mae": network.loss("mae", y, pred), "mse": network.loss("mse", y, pred)}
+    return {"accuracy": network.metric("accuracy", y, pred), "loss": network.loss(loss, y, pred)}
 
 
 def main(task):

@@ -1,18 +1,21 @@
-"""The book's models and a compiled training loop for them (the only module that imports TensorFlow).
+"""The chapter's network in TensorFlow (the only module that imports TensorFlow): the Keras model saved for users,
+and a compiled training loop that trains K runs of it side by side.
 
-`build` makes the chapter's Sequential of Dense layers from a params section. `fit` does what
-`model.fit(x, y, epochs, batch_size, validation_data=...)` does -- shuffle every epoch, rmsprop steps on
-mini-batches, per-epoch mean training loss/metric and validation loss/metric -- but runs each epoch as one
-`tf.function`, so a 303-sample housing epoch costs milliseconds instead of Keras's per-epoch overhead.
-It trains K models of one shape side by side (replicates, and the folds of a K-fold): their weights are
-stacked along a first axis (kernels [K, in, out]), so each step is one set of ops for all K runs, and each
-run still gets exactly its own shuffle, gradients and optimizer updates.
+Both are derived from the network's definition (stages/network.py). `build` makes the Keras Sequential of its
+layers (`Layer.keras`). `fit` does what `model.fit(x, y, epochs, batch_size, validation_data=...)` does --
+shuffle every epoch, optimizer steps on mini-batches, per-epoch mean training loss/metric and validation
+loss/metric -- but runs each epoch as one `tf.function`, so a 303-sample housing epoch costs milliseconds
+instead of Keras's per-epoch overhead. It trains K models of one shape side by side (replicates, and the folds
+of a K-fold): their weights are stacked along a first axis (kernels [K, in, out]) in variables of our own, each
+layer runs its `Layer.stacked` on them, so each step is one set of ops for all K runs, and each run still gets
+exactly its own shuffle, gradients and optimizer updates.
 Multi-hot inputs stay sparse: each epoch's batches are the samples' word ids, laid out by `bags` (numpy, in
-a thread while the previous epoch trains), and the first Dense layer's product with the 0/1 rows is an
+a thread while the previous epoch trains), and the first layer's product with the 0/1 rows is an
 embedding-bag sum of the kernel rows of the words present (`embedding_bag`: to float rounding what
 `tf.sparse.sparse_dense_matmul` computes, and faster); K runs' first kernels are one [K * width, units]
 table, each run's word ids offset into its own block. The chapter's RMSprop steps run as TF's fused kernel
-(`fused_update`). The saved model is the book's plain Sequential, taking dense 0/1 rows.
+on velocity variables of our own (`FusedRMSprop`). `save` writes the book's plain Sequential, taking dense 0/1
+rows, and the weights file numpy inference reads.
 """
 import collections
 import concurrent.futures
@@ -20,8 +23,11 @@ import copy
 import gc
 import os
 import sys
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")   # warnings and errors still show
+# TensorFlow's C++ log lines below WARNING (its start-up INFO lines) are hidden unless the user asks for them;
+# set before TensorFlow loads, so nothing stands between a fatal error during the import and stderr.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 import numpy as np  # noqa: E402
 
@@ -47,7 +53,7 @@ finally:
         gc.enable()
     gc.freeze()
 
-from stages import tasks  # noqa: E402
+from stages import network  # noqa: E402
 
 
 def seed_everything(seed):
@@ -55,23 +61,21 @@ def seed_everything(seed):
     tf.config.experimental.enable_op_determinism()
 
 
-def build(spec, p, input_dim):
-    """The book's network for `spec` with the hidden layers, activation, loss and optimizer of params `p`."""
-    model = keras.Sequential(
-        [keras.Input((input_dim,))]
-        + [keras.layers.Dense(u, activation=p["activation"]) for u in p["units"]]
-        + [keras.layers.Dense(spec.outputs, activation=spec.output_activation)])
-    optimizer = keras.optimizers.get({"class_name": p["optimizer"],
-                                      "config": {"learning_rate": p["learning_rate"]}})
-    model.compile(optimizer=optimizer, loss=p["loss"], metrics=[spec.metric])
+def build(net):
+    """The Keras model of network `net` (a Sequential of its layers), compiled with its loss, metric and
+    optimizer: what the `.keras` file saved for users holds. Its initial weights are the run's seeded start."""
+    model = keras.Sequential([keras.Input((net.inputs,))] + [layer.keras() for layer in net.layers])
+    model.compile(optimizer=keras.optimizers.get({"class_name": net.optimizer,
+                                                  "config": {"learning_rate": net.learning_rate}}),
+                  loss=net.loss, metrics=[net.metric])
     return model
 
 
-def targets(spec, p, y):
+def targets(net, y):
     """Labels as the loss wants them: one-hot for categorical_crossentropy, float column otherwise."""
-    if p["loss"] == "categorical_crossentropy":
-        return np.eye(spec.outputs, dtype=np.float32)[y]
-    if p["loss"] == "sparse_categorical_crossentropy":
+    if net.loss == "categorical_crossentropy":
+        return np.eye(net.outputs, dtype=np.float32)[y]
+    if net.loss == "sparse_categorical_crossentropy":
         return y.astype(np.int32)
     return y.astype(np.float32).reshape(-1, 1)
 
@@ -165,32 +169,39 @@ def batches(runs):
     return lambda i, idx, fed: tf.gather(rows, idx, batch_dims=1)
 
 
-def stack(models):
-    """The Dense layers of K same-shaped models as (kernel [K, in, out], bias [K, 1, out], activation) triples
-    of new variables holding their weights."""
-    return [(keras.Variable(np.stack([m.layers[i].kernel.numpy() for m in models])),
-             keras.Variable(np.stack([m.layers[i].bias.numpy() for m in models])[:, None]),
-             models[0].layers[i].activation) for i in range(len(models[0].layers))]
+def stack(models, net):
+    """The weights of K Keras models of network `net`, layer by layer, as new variables (ours) with the runs along a
+    first axis: {"kernel": [K, in, out], "bias": [K, 1, out]} for a Dense layer (a rank-1 array gets an axis
+    for the batch, so that it broadcasts over a batch [K, B, out])."""
+    def stacked(arrays):
+        a = np.stack(arrays)
+        return tf.Variable(a[:, None] if a.ndim == 2 else a)
+    return [{name: stacked([m.layers[i].get_weights()[j] for m in models]) for j, name in enumerate(layer.weights)}
+            for i, layer in enumerate(net.layers)]
 
 
-def forward(layers, x):
-    """What each stacked model computes on its batch: [K, B, outputs]. Each layer is keras's Dense.call,
-    activation(x @ kernel + bias), with keras's ops (for one run: bit for bit what the Dense layer computes).
-    For a batch of word ids the first product is an embedding bag: row i of `multi_hot @ kernel` is the sum
-    of the kernel rows of row i's word ids (the kernel squeezed, not indexed: the gradient of kernel[0] would
-    copy the whole kernel gradient once more every step)."""
-    (kernel, bias, activation), *rest = layers
-    if isinstance(x, Bag) and kernel.shape[0] == 1:
-        h = activation((embedding_bag(tf.squeeze(kernel, 0), *x) + bias[0])[None])
-    elif isinstance(x, Bag):  # K runs: run k's word ids index its own block of the kernel, [K * width, units]
-        k, units = kernel.shape[0], kernel.shape[2]
-        bag = embedding_bag(tf.reshape(kernel, [k * kernel.shape[1], units]), *x)
-        h = activation(keras.ops.add(tf.reshape(bag, [k, -1, units]), bias))
-    else:
-        h = activation(keras.ops.add(keras.ops.matmul(x, kernel), bias))
-    for kernel, bias, activation in rest:
-        h = activation(keras.ops.add(keras.ops.matmul(h, kernel), bias))
-    return h
+def unstack(models, weights):
+    """Run k's slice of the stacked `weights` into model k."""
+    for k, model in enumerate(models):
+        for keras_layer, w in zip(model.layers, weights):
+            keras_layer.set_weights([tf.reshape(v[k], shape).numpy()
+                                     for v, shape in zip(w.values(), (x.shape for x in keras_layer.weights))])
+
+
+def forward(net, weights, x):
+    """What each stacked run computes on its batch: [K, B, outputs], each layer's `stacked` on its weights
+    (for one run: bit for bit what the Keras layer computes). For a batch of word ids (a `Bag`) the first
+    layer's product is an embedding bag: row i of `multi_hot @ kernel` is the sum of the kernel rows of row i's
+    word ids; run k's ids index its own block of the runs' kernels as one [K * width, units] table (reshaped,
+    not indexed: the gradient of kernel[k] would copy the whole kernel gradient once more every step)."""
+    product = None
+    if isinstance(x, Bag):
+        k, width, units = weights[0]["kernel"].shape
+        bag = embedding_bag(tf.reshape(weights[0]["kernel"], [k * width, units]), *x)
+        x, product = None, tf.reshape(bag, [k, -1, units])
+    for layer, w in zip(net.layers, weights):
+        x, product = layer.stacked(w, x, product), None
+    return x
 
 
 @tf.custom_gradient
@@ -211,124 +222,175 @@ def embedding_bag(kernel, ids, perm, lengths):
     return bag, grad
 
 
-def fused_update(optimizer, variables):
-    """`optimizer.apply(grads, variables)`; for the chapter's plain RMSprop (no momentum, not centered, no
-    clipping, weight decay or EMA, a constant learning rate) TF's fused kernel instead: one pass over each
-    variable, where Keras's update makes ten elementwise passes with a temporary array each (for the
-    10 000 x 64 first kernel, a third of a Reuters step). Same update (velocity = rho*velocity + (1-rho)*g^2,
-    variable -= lr*g / sqrt(velocity + epsilon)) to float rounding, in the same velocity variables, and the
-    same step count."""
-    c = optimizer.get_config()
-    plain = {"momentum": 0, "centered": False, "weight_decay": None, "clipnorm": None, "clipvalue": None,
-             "global_clipnorm": None, "use_ema": False, "loss_scale_factor": None,
-             "gradient_accumulation_steps": None}
-    velocities = optimizer.variables[2:]         # after iteration and learning_rate, one per variable, in order
-    if (type(optimizer) is not keras.optimizers.RMSprop or any(c.get(k) != v for k, v in plain.items())
-            or not isinstance(c["learning_rate"], float) or len(velocities) != len(variables)
-            or any(a.shape != b.shape for a, b in zip(velocities, variables))):
-        return lambda grads: optimizer.apply(grads, variables)
-    scratch = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in variables]   # the kernel's `mom` input
+class FusedRMSprop:
+    """Keras's RMSprop as `build` makes it for the network (no momentum, not centered; its learning rate, rho
+    and epsilon read from the Keras optimizer's public config) run as TensorFlow's fused kernel,
+    ResourceApplyRMSProp, on velocity variables of our own: one pass over each variable where Keras's update
+    makes ten elementwise passes with a temporary array each (for the 10 000 x 64 first kernel, a third of a
+    Reuters step). Same update (velocity = rho*velocity + (1-rho)*g^2, variable -= lr*g / sqrt(velocity +
+    epsilon)) to float rounding, and the same step count."""
 
-    def update(grads):
-        for grad, variable, velocity, mom in zip(grads, variables, velocities, scratch):
-            tf.raw_ops.ResourceApplyRMSProp(var=variable.value.handle, ms=velocity.value.handle, mom=mom.handle,
-                                            lr=optimizer.learning_rate, rho=c["rho"], momentum=0.0,
-                                            epsilon=c["epsilon"], grad=grad)
-        optimizer.iterations.assign_add(1)
-    return update
+    def __init__(self, config, variables):
+        self.lr, self.rho, self.epsilon = config["learning_rate"], config["rho"], config["epsilon"]
+        self.variables = variables
+        self.velocities = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in variables]
+        self.scratch = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in variables]   # the `mom` input
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
 
+    def apply(self, grads):
+        for grad, variable, velocity, mom in zip(grads, self.variables, self.velocities, self.scratch):
+            tf.raw_ops.ResourceApplyRMSProp(var=variable.handle, ms=velocity.handle, mom=mom.handle, lr=self.lr,
+                                            rho=self.rho, momentum=0.0, epsilon=self.epsilon, grad=grad)
+        self.iterations.assign_add(1)
 
-def _metric(name, y, pred):
-    """Per-sample metric values, as keras's `accuracy` / `mae` metrics compute them for these heads."""
-    if name == "mae":
-        return tf.reduce_mean(tf.abs(y - pred), axis=-1)
-    if pred.shape[-1] == 1:                                   # sigmoid head: threshold 0.5
-        return tf.cast(tf.equal(tf.cast(y[..., 0] > 0.5, tf.int32), tf.cast(pred[..., 0] > 0.5, tf.int32)),
-                       tf.float32)
-    labels = tf.argmax(y, axis=-1) if y.shape.rank == pred.shape.rank else tf.cast(y, tf.int64)
-    return tf.cast(tf.equal(labels, tf.argmax(pred, axis=-1)), tf.float32)
+    def keep(self, k, optimizer, variables):
+        """Run k's state into the Keras RMSprop `optimizer` of its model (built on the model's `variables`), saved
+        with the model: the step count, and each variable's velocity, which Keras names after the variable's path.
+        A Keras that names or lays out its state otherwise stops here (KeyError or ValueError), not silently."""
+        velocity = {f"{v.path.replace('/', '_')}_velocity": ours[k] for v, ours in zip(variables, self.velocities)}
+        for v in optimizer.variables:
+            if v is optimizer.iterations:
+                v.assign(self.iterations)
+            elif v is not optimizer.learning_rate:
+                v.assign(tf.reshape(velocity.pop(v.name), v.shape))
+        if velocity:
+            raise ValueError(f"keras's RMSprop has no state for {sorted(velocity)}")
 
 
-def fit(models, spec, xs, ys, *, epochs, batch_size, seeds, validation=None):
-    """Train K same-shaped models side by side, each as keras's fit would train it alone on its own data
-    (xs[k]: `Inputs`, ys[k]: targets; shuffled each epoch by RandomState(seeds[k])); validation: K
-    (inputs, targets) pairs, all runs of equal sizes. The loss is the sum of the K runs' mean losses, so each
-    run's gradient is its own, and the optimizer updates elementwise. Returns one history dict per model and
-    leaves each run's weights and optimizer state in its model."""
-    k, bs, n, metric = len(models), batch_size, xs[0].n, spec.metric
-    if any(x.n != n for x in xs) or (validation and any(v.n != validation[0][0].n for v, _ in validation)):
-        raise ValueError("runs trained side by side need equal sample counts")
-    layers = stack(models)
-    variables = [v for kernel, bias, _ in layers for v in (kernel, bias)]
-    optimizer = models[0].optimizer.from_config(models[0].optimizer.get_config())
-    optimizer.build(variables)
-    update = fused_update(optimizer, variables)
-    loss_fn = keras.losses.get(models[0].loss)
+class KerasOptimizer:
+    """Any other optimizer: Keras's own update (elementwise, so each run's slice gets its own update)."""
 
-    def score(yb, pred):
-        """Each run's mean loss and metric over its batch: [2, K]."""
-        return tf.stack([tf.reduce_mean(loss_fn(yb, pred), axis=1),
-                         tf.reduce_mean(_metric(metric, yb, pred), axis=1)])
+    def __init__(self, optimizer, variables):
+        self.optimizer, self.variables = optimizer.from_config(optimizer.get_config()), variables
+        self.optimizer.build(variables)
 
-    def epoch_of(take, y, size, order, fed, train):
-        """One pass over batches of `size` samples in `order` [K, size] (`fed`: the pass's multi-hot batches);
-        training steps if `train`."""
-        def step(i, total):
-            idx = order[:, i * bs: tf.minimum((i + 1) * bs, size)]
-            yb = tf.gather(y, idx, batch_dims=1)
-            with tf.GradientTape() as tape:
-                scores = score(yb, forward(layers, take(i, idx, fed)))
-                loss = tf.reduce_sum(scores[0])
-            if train:
-                update(tape.gradient(loss, variables))
-            return i + 1, total + tf.cast(tf.shape(idx)[1], tf.float32) * scores
-        _, total = tf.while_loop(lambda i, _: i < -(-size // bs), step, (tf.constant(0), tf.zeros([2, k])))
-        return total / size
+    def apply(self, grads):
+        self.optimizer.apply(grads, self.variables)
 
-    def feed(runs, orders):
-        return bags(runs, orders, bs) if runs[0].sparse else ()
+    def keep(self, k, optimizer, variables):
+        """Run k's state into its model's `optimizer` (of the same class, built on the model's `variables` in
+        the same order, so its variables are ours one for one)."""
+        for mine, stacked in zip(optimizer.variables, self.optimizer.variables):
+            mine.assign(tf.reshape(stacked[k], mine.shape) if len(stacked.shape) else stacked)
 
-    take, y = batches(xs), tf.stack([tf.constant(t) for t in ys])
-    train_epoch = tf.function(lambda order, fed: epoch_of(take, y, n, order, fed, True), autograph=False)
-    if validation:
-        vx, vy = [v[0] for v in validation], tf.stack([tf.constant(v[1]) for v in validation])
-        vtake, nv = batches(vx), vx[0].n
-        in_order = np.tile(np.arange(nv), [k, 1])
-        vfed = feed(vx, in_order)
-        evaluate = tf.function(lambda: epoch_of(vtake, vy, nv, tf.constant(in_order), vfed, False),
-                               autograph=False)
 
-    histories = [{"loss": [], metric: []} | ({"val_loss": [], f"val_{metric}": []} if validation else {})
-                 for _ in models]
+def optimizer_for(net, model, variables):
+    """The update of network `net`'s optimizer (`model`'s, as `build` made it) on the stacked `variables`: the
+    fused kernel for RMSprop, else Keras's own."""
+    if net.optimizer == "rmsprop":
+        return FusedRMSprop(model.optimizer.get_config(), variables)
+    return KerasOptimizer(model.optimizer, variables)
+
+
+def per_sample_metric(name, y, pred):
+    """The metric of each sample, by Keras's function behind `compile(metrics=[name])` for these targets and
+    outputs: for "accuracy" binary, sparse or categorical, as Keras picks it from their shapes."""
+    if name == "accuracy" and pred.shape[-1] == 1:
+        fn = keras.metrics.binary_accuracy
+    elif name == "accuracy":
+        fn = keras.metrics.sparse_categorical_accuracy if y.shape.rank < pred.shape.rank else \
+            keras.metrics.categorical_accuracy
+    else:
+        fn = {"mae": keras.metrics.mean_absolute_error}[name]
+    return fn(y, pred)
+
+
+def one_pass(net, weights, take, y, size, bs, order, fed, update=None):
+    """K runs' pass over batches of `bs` of their `size` samples in `order` [K, size] (`take`: the batches,
+    `fed`: the pass's multi-hot layout), with an optimizer step after each batch if `update`. Returns each
+    run's mean loss and metric over the pass, [2, K]. The loss is the sum of the K runs' mean losses, so each
+    run's gradient is its own."""
+    k, loss_fn = order.shape[0], keras.losses.get(net.loss)
+    variables = [v for w in weights for v in w.values()]
+
+    def step(i, total):
+        idx = order[:, i * bs: tf.minimum((i + 1) * bs, size)]
+        yb = tf.gather(y, idx, batch_dims=1)
+        with tf.GradientTape() as tape:
+            pred = forward(net, weights, take(i, idx, fed))
+            losses = loss_fn(yb, pred)
+            metric = tf.reshape(per_sample_metric(net.metric, yb, pred), tf.shape(losses))
+            scores = tf.stack([tf.reduce_mean(losses, axis=1), tf.reduce_mean(metric, axis=1)])
+            loss = tf.reduce_sum(scores[0])
+        if update:
+            update(tape.gradient(loss, variables))
+        return i + 1, total + tf.cast(tf.shape(idx)[1], tf.float32) * scores
+    _, total = tf.while_loop(lambda i, _: i < -(-size // bs), step, (tf.constant(0), tf.zeros([2, k])))
+    return total / size
+
+
+def feed(runs, orders, bs):
+    """What `batches` takes for a pass of K runs in `orders`: the multi-hot layout, nothing for dense rows."""
+    return bags(runs, orders, bs) if runs[0].sparse else ()
+
+
+def shuffled_passes(xs, seeds, bs, epochs):
+    """Each epoch's order of each run's samples (RandomState(seeds[k]).permutation, a new one each epoch) and
+    its multi-hot layout: epoch e + 1 is laid out in a thread while epoch e trains."""
     rngs = [np.random.RandomState(seed) for seed in seeds]
 
     def shuffled():
-        order = np.stack([rng.permutation(n) for rng in rngs])
-        return tf.constant(order), feed(xs, order)
-
-    with concurrent.futures.ThreadPoolExecutor(1) as ahead:    # lays out epoch e+1 while epoch e trains
+        order = np.stack([rng.permutation(xs[0].n) for rng in rngs])
+        return tf.constant(order), feed(xs, order, bs)
+    with concurrent.futures.ThreadPoolExecutor(1) as ahead:
         upcoming = ahead.submit(shuffled)
         for epoch in range(epochs):
-            order, fed = upcoming.result()
+            current = upcoming.result()
             if epoch + 1 < epochs:
                 upcoming = ahead.submit(shuffled)
-            logs = [train_epoch(order, fed)]
-            if validation:
-                logs.append(evaluate())
-            for history, values in zip(histories, np.concatenate([t.numpy() for t in logs]).T.tolist()):
-                for key, value in zip(history, values):
-                    history[key].append(value)
-    for i, model in enumerate(models):     # run i's weights and optimizer state (saved with the model)
-        for layer, (kernel, bias, _) in zip(model.layers, layers):
-            layer.kernel.assign(kernel[i])
-            layer.bias.assign(bias[i, 0])
+            yield current
+
+
+def validator(net, weights, validation, bs):
+    """A compiled pass over K runs' validation (inputs, targets) pairs in order, without steps: [2, K]."""
+    vx, vy = [v[0] for v in validation], tf.stack([tf.constant(v[1]) for v in validation])
+    in_order = np.tile(np.arange(vx[0].n), [len(vx), 1])
+    take, fed = batches(vx), feed(vx, in_order, bs)
+    return tf.function(lambda: one_pass(net, weights, take, vy, vx[0].n, bs, tf.constant(in_order), fed),
+                       autograph=False)
+
+
+def fit(models, net, xs, ys, *, epochs, batch_size, seeds, validation=None):
+    """Train K Keras models of network `net` side by side, each as keras's fit would train it alone on its own
+    data (xs[k]: `Inputs`, ys[k]: targets; shuffled each epoch by RandomState(seeds[k])); validation: K
+    (inputs, targets) pairs, all runs of equal sizes. Returns one history dict per model and leaves each run's
+    weights and optimizer state in its model."""
+    if any(x.n != xs[0].n for x in xs) or (validation and any(v.n != validation[0][0].n for v, _ in validation)):
+        raise ValueError("runs trained side by side need equal sample counts")
+    weights = stack(models, net)
+    optimizer = optimizer_for(net, models[0], [v for w in weights for v in w.values()])
+    take, y = batches(xs), tf.stack([tf.constant(t) for t in ys])
+    train = tf.function(lambda order, fed: one_pass(net, weights, take, y, xs[0].n, batch_size, order, fed,
+                                                    optimizer.apply), autograph=False)
+    check = validator(net, weights, validation, batch_size) if validation else None
+    histories = [{"loss": [], net.metric: []} | ({"val_loss": [], f"val_{net.metric}": []} if validation else {})
+                 for _ in models]
+    for order, fed in shuffled_passes(xs, seeds, batch_size, epochs):
+        record(histories, [train(order, fed)] + ([check()] if check else []))
+    unstack(models, weights)
+    for k, model in enumerate(models):
         model.optimizer.build(model.trainable_variables)
-        for mine, stacked in zip(model.optimizer.variables, optimizer.variables):
-            mine.assign(tf.reshape(stacked[i], mine.shape) if len(stacked.shape) else stacked)
+        optimizer.keep(k, model.optimizer, model.trainable_variables)
     return histories
 
 
-def save(model, path):
+def record(histories, logs):
+    """Append an epoch's [2, K] results (training, then validation) to the K runs' histories, in key order."""
+    for history, values in zip(histories, np.concatenate([t.numpy() for t in logs]).T.tolist()):
+        for key, value in zip(history, values):
+            history[key].append(value)
+
+
+def save(model, net, path):
+    """Run `model` of network `net` as <path>.keras, Keras's file for users, and <path>.npz, the weights file
+    numpy inference reads (layout in stages/network.py), each written atomically."""
+    path = Path(path)
+    network.save(path.with_suffix(".npz"), net, [dict(zip(layer.weights, keras_layer.get_weights()))
+                                                 for layer, keras_layer in zip(net.layers, model.layers)])
+    save_keras(model, path.with_suffix(".keras"))
+
+
+def save_keras(model, path):
     """model.save, made byte-reproducible: fixed zip timestamps, no `date_saved` in the metadata, and
     config.json's `shared_object_id`s (memory addresses) renumbered 1, 2, ... in order of appearance.
     Stored uncompressed: deflate saves 8% of float32 weights and costs ~0.1 s at every save and load."""

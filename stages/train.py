@@ -3,12 +3,13 @@
     python -m stages.train <task>    reads data/encoded/<task>/train.npz, writes data/model/<task>/
 
 Replicate r trains with seed `seed + 1000 * r` (stages/stats.py); all replicates train side by side in one
-graph. Each is saved as the book's plain Keras model, data/model/<task>/replicate-<r>.keras; the training
+graph. Each is saved as the book's plain Keras model, data/model/<task>/replicate-<r>.keras, and as the
+weights file numpy inference reads, replicate-<r>.npz (layout in stages/network.py); the training
 history (data/train/<task>/history.json) is the per-epoch mean over replicates with its spread.
 """
 import sys
 
-from stages import io, params, stats, tasks
+from stages import io, network, params, stats, tasks
 
 
 def main(task):
@@ -16,18 +17,20 @@ def main(task):
     p = params.load("train", task)
     from stages import model as M          # TensorFlow loads (~3 s) only once the params are known good
     data = io.read_npz(f"data/encoded/{task}/train.npz")
-    x, y = M.Inputs(data), M.targets(spec, p, data["y"])
+    x = M.Inputs(data)
+    net = network.of(spec, p, x.width)
+    y = M.targets(net, data["y"])
     seeds, models = stats.seeds(p["seed"], p["replicates"]), []
     for seed in seeds:
         M.seed_everything(seed)
-        models.append(M.build(spec, p, x.width))
-    histories = M.fit(models, spec, [x] * len(models), [y] * len(models), epochs=p["epochs"],
+        models.append(M.build(net))
+    histories = M.fit(models, net, [x] * len(models), [y] * len(models), epochs=p["epochs"],
                       batch_size=p["batch_size"], seeds=seeds)
     for r, history in enumerate(histories):
         print(f"train@{task}: replicate {r}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()))
     with io.atomic_dir(f"data/model/{task}") as out:
         for r, model in enumerate(models):
-            M.save(model, out / f"replicate-{r}.keras")
+            M.save(model, net, out / f"replicate-{r}")
     io.write_json(f"data/train/{task}/history.json", stats.curves(histories))
 
 

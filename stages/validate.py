@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from stages import io, params, stats, tasks
+from stages import io, network, params, stats, tasks
 
 
 def summarize(spec, replicates, table_epoch=None):
@@ -43,7 +43,8 @@ def main(task):
     from stages import model as M          # TensorFlow loads (~3 s) only once the params are known good
     data = io.read_npz(f"data/encoded/{task}/train.npz")
     fold = io.read_npz(f"data/split/{task}.npz")["fold"]
-    y = M.targets(spec, p, data["y"])
+    net = network.of(spec, p, M.Inputs(data).width)
+    y = M.targets(net, data["y"])
     folds = range(int(fold.max()) + 1)
     parts = []                                 # each fold's (training inputs, targets, validation), shared
     for f in folds:
@@ -53,11 +54,11 @@ def main(task):
     for seed in stats.seeds(p["seed"], p["replicates"]):
         M.seed_everything(seed)
         for f in folds:                        # models built in fold order: the seeded initial weights
-            models.append(M.build(spec, p, parts[f][0].width))
+            models.append(M.build(net))
             seeds.append(seed + f)
     runs = parts * p["replicates"]
     # Every replicate's K folds (equal sizes: len(train) // k each) train side by side in one graph.
-    histories = M.fit(models, spec, [x for x, _, _ in runs], [t for _, t, _ in runs], epochs=epochs,
+    histories = M.fit(models, net, [x for x, _, _ in runs], [t for _, t, _ in runs], epochs=epochs,
                       batch_size=p["batch_size"], seeds=seeds, validation=[v for _, _, v in runs])
     replicates = [histories[i:i + len(folds)] for i in range(0, len(histories), len(folds))]
     for r, hs in enumerate(replicates):

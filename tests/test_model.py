@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from stages import datasets, encode, inference, stats, tasks
+from stages import datasets, encode, inference, network, params, stats, tasks
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -36,10 +36,10 @@ def data(task, n=300, width=200, seed=0):
 
 def setup(task, seed=1):
     spec, d, dense = data(task)
-    p = {**P, **CASES[task]}
-    M.seed_everything(seed)
     x = M.Inputs(d)
-    return spec, p, d, dense, x, M.build(spec, p, x.width), M.targets(spec, p, d["y"])
+    net = network.of(spec, {**P, **CASES[task]}, x.width)
+    M.seed_everything(seed)
+    return net, d, dense, x, M.build(net), M.targets(net, d["y"])
 
 
 def batch(x, idx, i=0, bs=None):
@@ -51,9 +51,9 @@ def batch(x, idx, i=0, bs=None):
 
 @pytest.mark.parametrize("task", CASES)
 def test_sparse_forward_equals_dense_model_call(task):
-    spec, p, d, dense, x, model, y = setup(task)
+    net, d, dense, x, model, y = setup(task)
     idx = [5, 0, 17, 299, 42]
-    ours = M.forward(M.stack([model]), batch(x, idx))[0].numpy()
+    ours = M.forward(net, M.stack([model], net), batch(x, idx))[0].numpy()
     ref = model(dense[idx]).numpy()
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
 
@@ -61,10 +61,10 @@ def test_sparse_forward_equals_dense_model_call(task):
 @pytest.mark.parametrize("task", CASES)
 def test_training_steps_equal_keras_train_on_batch(task):
     """Two epochs of our compiled loop == Keras's own train_on_batch over the same batches, same start."""
-    spec, p, d, dense, x, model, y = setup(task)
-    ref = M.build(spec, p, x.width)
+    net, d, dense, x, model, y = setup(task)
+    ref = M.build(net)
     ref.set_weights(model.get_weights())
-    history, = M.fit([model], spec, [x], [y], epochs=2, batch_size=64, seeds=[7])
+    history, = M.fit([model], net, [x], [y], epochs=2, batch_size=64, seeds=[7])
     rng = np.random.RandomState(7)                    # the loop's shuffling: one permutation per epoch
     for _ in range(2):
         order = rng.permutation(len(y))
@@ -80,32 +80,32 @@ def test_training_steps_equal_keras_train_on_batch(task):
 
 @pytest.mark.parametrize("task", CASES)
 def test_validation_history_equals_keras_evaluate(task):
-    spec, p, d, dense, x, model, y = setup(task)
+    net, d, dense, x, model, y = setup(task)
     val = M.Inputs(d, np.arange(100))
-    history, = M.fit([model], spec, [M.Inputs(d, np.arange(100, 300))], [y[100:]], epochs=1, batch_size=32,
+    history, = M.fit([model], net, [M.Inputs(d, np.arange(100, 300))], [y[100:]], epochs=1, batch_size=32,
                      seeds=[3], validation=[(val, y[:100])])
     logs = model.evaluate(dense[:100], y[:100], batch_size=32, return_dict=True, verbose=0)
     np.testing.assert_allclose(history["val_loss"][0], logs["loss"], rtol=1e-4)
-    np.testing.assert_allclose(history[f"val_{spec.metric}"][0], logs[spec.metric], rtol=1e-4)
+    np.testing.assert_allclose(history[f"val_{net.metric}"][0], logs[net.metric], rtol=1e-4)
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "sgd"])    # sgd: a run's gradient scaled by 1/K would show
 def test_stacked_runs_train_as_each_would_alone(optimizer):
     """K-fold: K models trained side by side in one graph end where each ends trained alone, histories too."""
     spec, d, dense = data("housing")
-    p = {**P, **CASES["housing"], "optimizer": optimizer, "learning_rate": 0.01}
+    net = network.of(spec, {**P, **CASES["housing"], "optimizer": optimizer, "learning_rate": 0.01}, 13)
     folds = [np.arange(300) % 3 != f for f in range(3)]
     M.seed_everything(1)
-    stacked = [M.build(spec, p, 13) for _ in folds]
-    alone = [M.build(spec, p, 13) for _ in folds]
+    stacked = [M.build(net) for _ in folds]
+    alone = [M.build(net) for _ in folds]
     for a, b in zip(alone, stacked):
         a.set_weights(b.get_weights())
-    y = M.targets(spec, p, d["y"])
+    y = M.targets(net, d["y"])
     runs = [(M.Inputs(d, np.flatnonzero(f)), y[f], (M.Inputs(d, np.flatnonzero(~f)), y[~f])) for f in folds]
-    together = M.fit(stacked, spec, [r[0] for r in runs], [r[1] for r in runs], epochs=3, batch_size=16,
+    together = M.fit(stacked, net, [r[0] for r in runs], [r[1] for r in runs], epochs=3, batch_size=16,
                      seeds=[4, 5, 6], validation=[r[2] for r in runs])
     for model, (x, y_run, val), seed, history in zip(alone, runs, [4, 5, 6], together):
-        own, = M.fit([model], spec, [x], [y_run], epochs=3, batch_size=16, seeds=[seed], validation=[val])
+        own, = M.fit([model], net, [x], [y_run], epochs=3, batch_size=16, seeds=[seed], validation=[val])
         for key in own:
             np.testing.assert_allclose(history[key], own[key], rtol=1e-5)
     for a, b in zip(alone, stacked):
@@ -114,35 +114,89 @@ def test_stacked_runs_train_as_each_would_alone(optimizer):
     assert not np.allclose(stacked[0].get_weights()[0], stacked[1].get_weights()[0])   # runs stay apart
 
 
-@pytest.mark.parametrize("config", [{}, {"momentum": 0.5}, {"centered": True}])
-def test_fused_rmsprop_update_equals_keras_apply(config):
-    """The plain RMSprop takes TF's fused kernel (anything else Keras's own update): same variables, same
-    velocities (rows with a zero gradient decay too), same step count as Keras's optimizer.apply."""
+def test_fused_rmsprop_equals_keras_rmsprop_apply():
+    """The network's RMSprop as TF's fused kernel on our own velocity variables, against Keras's RMSprop (same
+    learning rate, its default rho and epsilon) applied to the same variables: same variables, velocities (rows
+    with a zero gradient decay too) and step count; and `keep` hands the state to a Keras RMSprop, as saved."""
     rng = np.random.default_rng(0)
-    start = [rng.normal(size=shape).astype(np.float32) for shape in [(30, 4), (4,)]]
+    start = [rng.normal(size=shape).astype(np.float32) for shape in [(2, 30, 4), (2, 1, 4)]]   # 2 runs stacked
     grads = [[rng.normal(size=w.shape).astype(np.float32) for w in start] for _ in range(5)]
     for g in grads:
-        g[0][:10] = 0                                  # words absent from a batch
-    ours_vars, ref_vars = [keras.Variable(w) for w in start], [keras.Variable(w) for w in start]
-    ours, ref = (keras.optimizers.RMSprop(learning_rate=0.01, **config) for _ in range(2))
-    ours.build(ours_vars)
+        g[0][:, :10] = 0                               # words absent from a batch
+    ours_vars, ref_vars = [tf.Variable(w) for w in start], [keras.Variable(w) for w in start]
+    ref = keras.optimizers.RMSprop(learning_rate=0.01)
     ref.build(ref_vars)
-    update = M.fused_update(ours, ours_vars)
-    graph = tf.function(update).get_concrete_function([tf.TensorSpec(w.shape) for w in start]).graph
-    assert ("ResourceApplyRMSProp" in {op.type for op in graph.get_operations()}) == (not config)
+    ours = M.FusedRMSprop(keras.optimizers.RMSprop(learning_rate=0.01).get_config(), ours_vars)
+    graph = tf.function(ours.apply).get_concrete_function([tf.TensorSpec(w.shape) for w in start]).graph
+    assert "ResourceApplyRMSProp" in {op.type for op in graph.get_operations()}
     for g in grads:
-        update([tf.constant(a) for a in g])
+        ours.apply([tf.constant(a) for a in g])
         ref.apply([tf.constant(a) for a in g], ref_vars)
     assert int(ours.iterations.numpy()) == int(ref.iterations.numpy()) == len(grads)
-    for a, b in zip(ours_vars + ours.variables, ref_vars + ref.variables):
+    for a, b in zip(ours_vars + ours.velocities, ref_vars + ref.variables[2:]):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
+    model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(4)])        # run 1's state, as saved
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=0.01), loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    ours.keep(1, model.optimizer, model.trainable_variables)
+    saved = [v.numpy() for v in model.optimizer.variables]        # what model.save writes, in Keras's order
+    expected = [len(grads), np.float32(0.01), ours.velocities[0].numpy()[1], ours.velocities[1].numpy()[1, 0]]
+    assert len(saved) == len(expected)
+    for a, b in zip(saved, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", network.ACTIVATIONS)
+def test_numpy_activation_equals_keras(name):
+    """Each numpy activation against Keras's of that name on random inputs, large ones included."""
+    z = np.random.default_rng(0).normal(0, 4, size=(64, 7)).astype(np.float32)
+    z[0] = [-100, -30, -1e-3, 0, 1e-3, 30, 100]
+    np.testing.assert_allclose(network.ACTIVATIONS[name](z), np.asarray(keras.activations.get(name)(tf.constant(z))),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_every_activation_params_allows_has_a_numpy_one():
+    assert set(params.ACTIVATIONS) <= set(network.ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", ["binary_crossentropy", "categorical_crossentropy",
+                                  "sparse_categorical_crossentropy", "mse", "mae", "huber"])
+def test_numpy_loss_equals_keras(name):
+    rng = np.random.default_rng(1)
+    if "crossentropy" in name:
+        outputs = 1 if name.startswith("binary") else 5
+        pred = rng.uniform(size=(50, outputs)).astype(np.float32)
+        pred = pred if outputs == 1 else pred / pred.sum(axis=1, keepdims=True)
+        pred[0] = 0                                              # clipped at keras's epsilon
+        if outputs > 1:
+            pred[0, 0] = 1
+        y = rng.integers(0, max(outputs, 2), 50)
+        target = (y[:, None].astype(np.float32) if outputs == 1 else y if name.startswith("sparse")
+                  else np.eye(outputs, dtype=np.float32)[y])
+    else:
+        pred, y = rng.normal(20, 9, size=(50, 1)).astype(np.float32), rng.normal(20, 9, 50)
+        target = y[:, None].astype(np.float32)
+    ref = float(np.mean(keras.losses.get(name)(target, pred).numpy()))
+    np.testing.assert_allclose(network.loss(name, y, pred), ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("outputs", [1, 5])
+def test_numpy_accuracy_equals_keras(outputs):
+    rng = np.random.default_rng(2)
+    pred = rng.uniform(size=(200, outputs)).astype(np.float32)
+    y = rng.integers(0, max(outputs, 2), 200)
+    metric = keras.metrics.get("accuracy" if outputs == 1 else "sparse_categorical_accuracy")
+    if outputs == 1:
+        metric = keras.metrics.BinaryAccuracy()
+    metric.update_state(y[:, None] if outputs == 1 else y, pred)
+    assert network.metric("accuracy", y, pred) == pytest.approx(float(metric.result()), abs=1e-6)
 
 
 def test_embedding_bag_is_sparse_dense_matmul():
     """The multi-hot first layer against tf.sparse.sparse_dense_matmul on the 0/1 rows, batch by batch of a
     shuffled pass (`bags`' layout), an empty row included: same sums and kernel gradient to float rounding."""
-    spec, p, d, dense, x, model, y = setup("reuters")
-    kernel = M.stack([model])[0][0]
+    net, d, dense, x, model, y = setup("reuters")
+    kernel = M.stack([model], net)[0]["kernel"]
     rows = [d["indices"][d["indptr"][r]:d["indptr"][r + 1]] for r in (3, 1, 4, 15, 9, 26, 5, 35)]
     rows.insert(2, rows[0][:0])
     x = M.Inputs({"indptr": np.cumsum([0] + [len(r) for r in rows]), "indices": np.concatenate(rows),
@@ -171,23 +225,23 @@ def test_replicates_side_by_side_equal_each_alone(task, inputs):
     offset into its blocks) or dense: after 2 epochs each equals the same replicate trained alone from a fresh
     seed_everything, weights and histories, to float rounding. `own`: each run on its own rows, as folds."""
     spec, d, dense = data(task)
-    p = {**P, **CASES[task]}
     seeds = stats.seeds(11, 3)
     rows = [np.arange(300) if inputs == "shared" else np.flatnonzero(np.arange(300) % 3 != r) for r in range(3)]
     shared = M.Inputs(d)
     xs = [shared if inputs == "shared" else M.Inputs(d, r) for r in rows]
     val = M.Inputs(d, np.arange(40))
-    y = M.targets(spec, p, d["y"])
+    net = network.of(spec, {**P, **CASES[task]}, xs[0].width)
+    y = M.targets(net, d["y"])
     models = []
     for seed in seeds:
         M.seed_everything(seed)
-        models.append(M.build(spec, p, xs[0].width))
-    together = M.fit(models, spec, xs, [y[r] for r in rows], epochs=2, batch_size=64, seeds=seeds,
+        models.append(M.build(net))
+    together = M.fit(models, net, xs, [y[r] for r in rows], epochs=2, batch_size=64, seeds=seeds,
                      validation=[(val, y[:40])] * 3)
     for r, seed in enumerate(seeds):
         M.seed_everything(seed)
-        alone = M.build(spec, p, xs[0].width)
-        own, = M.fit([alone], spec, [M.Inputs(d, rows[r])], [y[rows[r]]], epochs=2, batch_size=64, seeds=[seed],
+        alone = M.build(net)
+        own, = M.fit([alone], net, [M.Inputs(d, rows[r])], [y[rows[r]]], epochs=2, batch_size=64, seeds=[seed],
                      validation=[(M.Inputs(d, np.arange(40)), y[:40])])
         for ours, theirs in zip(models[r].get_weights(), alone.get_weights()):
             np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
@@ -199,8 +253,8 @@ def test_replicates_side_by_side_equal_each_alone(task, inputs):
 def test_same_seed_same_weights_bit_for_bit():
     weights = []
     for _ in range(2):
-        spec, p, d, dense, x, model, y = setup("reuters", seed=5)
-        M.fit([model], spec, [x], [y], epochs=2, batch_size=50, seeds=[5])
+        net, d, dense, x, model, y = setup("reuters", seed=5)
+        M.fit([model], net, [x], [y], epochs=2, batch_size=50, seeds=[5])
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         assert np.array_equal(a, b)
@@ -208,43 +262,49 @@ def test_same_seed_same_weights_bit_for_bit():
 
 @pytest.mark.parametrize("task", CASES)
 def test_numpy_inference_equals_keras_predict(task, tmp_path):
-    spec, p, d, dense, x, model, y = setup(task)
-    M.fit([model], spec, [x], [y], epochs=1, batch_size=64, seeds=[1])
-    M.save(model, tmp_path / "m.keras")
+    """The weights file save writes, run by numpy, against Keras's predict and evaluate of the saved .keras."""
+    net, d, dense, x, model, y = setup(task)
+    M.fit([model], net, [x], [y], epochs=1, batch_size=64, seeds=[1])
+    M.save(model, net, tmp_path / "m")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     ref = loaded.predict(dense, verbose=0)
-    ours = inference.Model(tmp_path / "m.keras")
-    got = (ours.predict(indptr=d["indptr"], indices=d["indices"], chunk=128) if spec.text
+    ours = inference.Model(tmp_path / "m.npz")
+    assert ours.net == net
+    for w, keras_layer in zip(ours.weights, loaded.layers):
+        assert [a.tolist() for a in w.values()] == [a.tolist() for a in keras_layer.get_weights()]
+    got = (ours.predict(indptr=d["indptr"], indices=d["indices"], chunk=128) if "indptr" in d
            else ours.predict(d["x"], chunk=128))
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
     logs = loaded.evaluate(dense, y, verbose=0, return_dict=True)
-    np.testing.assert_allclose(inference.loss(p["loss"], d["y"], got), logs["loss"], rtol=1e-3)
-    if spec.metric == "accuracy":
-        assert inference.accuracy(d["y"], got) == pytest.approx(logs["accuracy"], abs=1e-6)
+    np.testing.assert_allclose(network.loss(net.loss, d["y"], got), logs["loss"], rtol=1e-3)
+    if net.metric == "accuracy":
+        assert network.metric("accuracy", d["y"], got) == pytest.approx(logs["accuracy"], abs=1e-6)
     else:
-        np.testing.assert_allclose(inference.loss("mae", d["y"], got), logs["mae"], rtol=1e-4)
+        np.testing.assert_allclose(network.metric("mae", d["y"], got), logs["mae"], rtol=1e-4)
 
 
 SAVE_ONE = """
 import sys
-from stages import model as M, tasks
-spec = tasks.get("housing")
+from pathlib import Path
+from stages import model as M, network, tasks
+net = network.of(tasks.get("housing"), {"units": [8], "activation": "relu", "optimizer": "rmsprop",
+                                        "learning_rate": 0.001, "loss": "mse"}, 13)
 M.seed_everything(3)
-model = M.build(spec, {"units": [8], "activation": "relu", "optimizer": "rmsprop", "learning_rate": 0.001,
-                       "loss": "mse"}, 13)
-M.save(model, sys.argv[1])
+M.save(M.build(net), net, Path(sys.argv[1]))
 """
 
 
 def test_saved_model_bytes_are_reproducible_across_processes(tmp_path):
-    """Same weights, two processes (object ids and clocks differ): the same .keras bytes, loadable by Keras."""
+    """Same weights, two processes (object ids and clocks differ): the same .keras and .npz bytes, the .keras
+    file loadable by Keras."""
     import subprocess
     import sys
     from tests.conftest import ROOT
-    for name in ("a.keras", "b.keras"):
+    for name in ("a", "b"):
         subprocess.run([sys.executable, "-c", SAVE_ONE, str(tmp_path / name)], cwd=ROOT, check=True)
-    assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "b.keras"]
+    for suffix in (".keras", ".npz"):
+        assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "a.npz", "b.keras", "b.npz"]
     model = keras.models.load_model(tmp_path / "a.keras")
     assert [layer.units for layer in model.layers] == [8, 1]
 
@@ -254,11 +314,12 @@ def test_ensemble_predicts_each_replicate_as_it_predicts_alone(task, tmp_path):
     """The replicates' first kernels gathered side by side (5 x 16 units: wider than 64, so fewer rows a chunk)
     give each replicate bit for bit its own numpy prediction, which equals Keras's; the ensemble is their mean."""
     spec, d, dense = data(task)
-    p = {**P, **CASES[task]}
+    net = network.of(spec, {**P, **CASES[task]}, 200 if spec.text else 13)
     for r, seed in enumerate(stats.seeds(3, 5)):
         M.seed_everything(seed)
-        M.save(M.build(spec, p, 200 if spec.text else 13), tmp_path / f"replicate-{r}.keras")
+        M.save(M.build(net), net, tmp_path / f"replicate-{r}")
     ensemble = inference.Ensemble(tmp_path)
+    assert ensemble.width == net.inputs and ensemble.loss == net.loss
     x = {"indptr": d["indptr"], "indices": d["indices"]} if spec.text else {"x": d["x"]}
     each = ensemble.predict_each(**x)
     for model, got, r in zip(ensemble.models, each, range(5)):
