@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from stages import encode, inference, stats, tasks
+from tests.floats import assert_close_float32, dense_stack_bound, keras_layers
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -249,21 +250,60 @@ def test_saved_model_bytes_are_reproducible_across_processes(tmp_path):
     assert [layer.units for layer in model.layers] == [8, 1]
 
 
-@pytest.mark.parametrize("task", ["reuters", "housing"])
-def test_ensemble_predicts_each_replicate_as_it_predicts_alone(task, tmp_path):
-    """The replicates' first kernels gathered side by side (5 x 16 units: wider than 64, so fewer rows a chunk)
-    give each replicate bit for bit its own numpy prediction, which equals Keras's; the ensemble is their mean."""
+def saved_replicates(task, folder):
+    """Five untrained replicates of `task` saved as train saves them: (x for predict, dense rows)."""
+    folder.mkdir(exist_ok=True)
     spec, d, dense = data(task)
     p = {**P, **CASES[task]}
     for r, seed in enumerate(stats.seeds(3, 5)):
         M.seed_everything(seed)
-        M.save(M.build(spec, p, 200 if spec.text else 13), tmp_path / f"replicate-{r}.keras")
+        M.save(M.build(spec, p, 200 if spec.text else 13), folder / f"replicate-{r}.keras")
+    return ({"indptr": d["indptr"], "indices": d["indices"]} if spec.text else {"x": d["x"]}), dense
+
+
+def assert_replicate_as_alone(got, folder, r, x, dense):
+    """`got` is replicate r of `folder` predicting alone, to float32 rounding (the ensemble runs other BLAS
+    calls: 80 columns, not 16, and other chunks), and Keras's prediction to the Keras tolerance above."""
+    ref = keras.models.load_model(folder / f"replicate-{r}.keras")
+    alone = inference.Model(folder / f"replicate-{r}.keras").predict(**x)
+    assert_close_float32(got, alone, dense_stack_bound(keras_layers(ref), dense))
+    np.testing.assert_allclose(got, ref.predict(dense, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["reuters", "housing"])
+def test_ensemble_predicts_each_replicate_as_it_predicts_alone(task, tmp_path):
+    """The replicates' first kernels gathered side by side (5 x 16 units: wider than 64, so fewer rows a chunk)
+    give each replicate its own numpy prediction to float32 rounding, which equals Keras's; the ensemble is their
+    mean."""
+    x, dense = saved_replicates(task, tmp_path)
     ensemble = inference.Ensemble(tmp_path)
-    x = {"indptr": d["indptr"], "indices": d["indices"]} if spec.text else {"x": d["x"]}
     each = ensemble.predict_each(**x)
-    for model, got, r in zip(ensemble.models, each, range(5)):
-        assert np.array_equal(got, model.predict(**x))
-        ref = keras.models.load_model(tmp_path / f"replicate-{r}.keras").predict(dense, verbose=0)
-        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    for r, got in enumerate(each):
+        assert_replicate_as_alone(got, tmp_path, r, x, dense)
     np.testing.assert_allclose(ensemble.predict(**x), np.mean(each, axis=0), rtol=1e-6, atol=1e-6)   # (float32)
     assert not np.allclose(each[0], each[1])
+
+
+@pytest.mark.parametrize("mutation", ["shift", "swap"])
+def test_the_tolerance_still_catches_a_misaligned_replicate_block(mutation, tmp_path):
+    """The check above fails when the side-by-side kernel is misaligned: the outputs of an ensemble whose
+    concatenated first kernels are shifted by one column (every replicate's block takes its neighbour's
+    column), or whose replicates 1 and 2 are swapped, fail it for each replicate so affected."""
+    x, dense = saved_replicates("reuters", tmp_path / "good")
+    models = [keras.models.load_model(tmp_path / "good" / f"replicate-{r}.keras") for r in range(5)]
+    kernels = [m.layers[0].kernel.numpy() for m in models]
+    if mutation == "shift":
+        blocks = np.split(np.roll(np.concatenate(kernels, axis=1), 1, axis=1), 5, axis=1)
+        for m, block in zip(models, blocks):
+            m.layers[0].kernel.assign(block)
+        affected = range(5)
+    else:
+        models[1], models[2] = models[2], models[1]
+        affected = (1, 2)
+    (tmp_path / "bad").mkdir()
+    for r, m in enumerate(models):
+        M.save(m, tmp_path / "bad" / f"replicate-{r}.keras")
+    bad = inference.Ensemble(tmp_path / "bad").predict_each(**x)
+    for r in affected:
+        with pytest.raises(AssertionError, match="float32 rounding cannot explain"):
+            assert_replicate_as_alone(bad[r], tmp_path / "good", r, x, dense)
