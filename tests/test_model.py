@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from stages import datasets, encode, inference, network, params, stats, tasks
+from tests.floats import assert_close_float32, dense_stack_bound, keras_layers
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -55,7 +56,7 @@ def test_sparse_forward_equals_dense_model_call(task):
     idx = [5, 0, 17, 299, 42]
     ours = M.forward(net, M.stack([model], net), batch(x, idx))[0].numpy()
     ref = model(dense[idx]).numpy()
-    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+    assert_close_float32(ours, ref, dense_stack_bound(keras_layers(model), dense[idx]))   # (other sum orders)
 
 
 @pytest.mark.parametrize("task", CASES)
@@ -211,10 +212,11 @@ def test_embedding_bag_is_sparse_dense_matmul():
         with tf.GradientTape(persistent=True) as tape:
             ours = M.embedding_bag(kernel[0], *bag)
             ref = tf.sparse.sparse_dense_matmul(tf.sparse.from_dense(multi_hot), kernel[0])
-        np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+        no_bias = np.zeros(kernel.shape[2])                  # (sums of kernel rows; of g's rows for the gradient)
+        assert_close_float32(ours.numpy(), ref.numpy(), dense_stack_bound([(kernel[0], no_bias, "linear")], multi_hot))
         assert ours.numpy().any(axis=1).tolist() == [r != 2 for r in idx]          # the empty row is 0
         grads = [tf.convert_to_tensor(tape.gradient(out, kernel, output_gradients=g)).numpy() for out in (ours, ref)]
-        np.testing.assert_allclose(*grads, rtol=1e-5, atol=1e-6)
+        assert_close_float32(*grads, dense_stack_bound([(g.numpy(), no_bias, "linear")], multi_hot.T)[None])
         assert grads[0].any()
 
 
@@ -274,7 +276,7 @@ def test_numpy_inference_equals_keras_predict(task, tmp_path):
         assert [a.tolist() for a in w.values()] == [a.tolist() for a in keras_layer.get_weights()]
     got = (ours.predict(indptr=d["indptr"], indices=d["indices"], chunk=128) if "indptr" in d
            else ours.predict(d["x"], chunk=128))
-    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    assert_close_float32(got, ref, dense_stack_bound(keras_layers(loaded), dense))
     logs = loaded.evaluate(dense, y, verbose=0, return_dict=True)
     np.testing.assert_allclose(network.loss(net.loss, d["y"], got), logs["loss"], rtol=1e-3)
     if net.metric == "accuracy":
@@ -309,22 +311,61 @@ def test_saved_model_bytes_are_reproducible_across_processes(tmp_path):
     assert [layer.units for layer in model.layers] == [8, 1]
 
 
-@pytest.mark.parametrize("task", ["reuters", "housing"])
-def test_ensemble_predicts_each_replicate_as_it_predicts_alone(task, tmp_path):
-    """The replicates' first kernels gathered side by side (5 x 16 units: wider than 64, so fewer rows a chunk)
-    give each replicate bit for bit its own numpy prediction, which equals Keras's; the ensemble is their mean."""
+def saved_replicates(task, folder):
+    """Five untrained replicates of `task` saved as train saves them: (x for predict, dense rows)."""
+    folder.mkdir(exist_ok=True)
     spec, d, dense = data(task)
     net = network.of(spec, {**P, **CASES[task]}, 200 if spec.text else 13)
     for r, seed in enumerate(stats.seeds(3, 5)):
         M.seed_everything(seed)
-        M.save(M.build(net), net, tmp_path / f"replicate-{r}")
+        M.save(M.build(net), net, folder / f"replicate-{r}")
+    return ({"indptr": d["indptr"], "indices": d["indices"]} if spec.text else {"x": d["x"]}), dense, net
+
+
+def assert_replicate_as_alone(got, folder, r, x, dense):
+    """`got` is replicate r of `folder` predicting alone, to float32 rounding (the ensemble runs other BLAS
+    calls: 80 columns, not 16, and other chunks), and Keras's prediction to the Keras tolerance above."""
+    ref = keras.models.load_model(folder / f"replicate-{r}.keras")
+    alone = inference.Model(folder / f"replicate-{r}.npz").predict(**x)
+    assert_close_float32(got, alone, dense_stack_bound(keras_layers(ref), dense))
+    np.testing.assert_allclose(got, ref.predict(dense, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["reuters", "housing"])
+def test_ensemble_predicts_each_replicate_as_it_predicts_alone(task, tmp_path):
+    """The replicates' first kernels gathered side by side (5 x 16 units: wider than 64, so fewer rows a chunk)
+    give each replicate its own numpy prediction to float32 rounding, which equals Keras's; the ensemble is their
+    mean."""
+    x, dense, net = saved_replicates(task, tmp_path)
     ensemble = inference.Ensemble(tmp_path)
     assert ensemble.width == net.inputs and ensemble.loss == net.loss
-    x = {"indptr": d["indptr"], "indices": d["indices"]} if spec.text else {"x": d["x"]}
     each = ensemble.predict_each(**x)
-    for model, got, r in zip(ensemble.models, each, range(5)):
-        assert np.array_equal(got, model.predict(**x))
-        ref = keras.models.load_model(tmp_path / f"replicate-{r}.keras").predict(dense, verbose=0)
-        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    for r, got in enumerate(each):
+        assert_replicate_as_alone(got, tmp_path, r, x, dense)
     np.testing.assert_allclose(ensemble.predict(**x), np.mean(each, axis=0), rtol=1e-6, atol=1e-6)   # (float32)
     assert not np.allclose(each[0], each[1])
+
+
+@pytest.mark.parametrize("mutation", ["shift", "swap"])
+def test_the_tolerance_still_catches_a_misaligned_replicate_block(mutation, tmp_path):
+    """The check above fails when the side-by-side kernel is misaligned: the outputs of an ensemble whose
+    concatenated first kernels are shifted by one column (every replicate's block takes its neighbour's
+    column), or whose replicates 1 and 2 are swapped, fail it for each replicate so affected."""
+    x, dense, net = saved_replicates("reuters", tmp_path / "good")
+    models = [keras.models.load_model(tmp_path / "good" / f"replicate-{r}.keras") for r in range(5)]
+    kernels = [m.layers[0].kernel.numpy() for m in models]
+    if mutation == "shift":
+        blocks = np.split(np.roll(np.concatenate(kernels, axis=1), 1, axis=1), 5, axis=1)
+        for m, block in zip(models, blocks):
+            m.layers[0].kernel.assign(block)
+        affected = range(5)
+    else:
+        models[1], models[2] = models[2], models[1]
+        affected = (1, 2)
+    (tmp_path / "bad").mkdir()
+    for r, m in enumerate(models):
+        M.save(m, net, tmp_path / "bad" / f"replicate-{r}")
+    bad = inference.Ensemble(tmp_path / "bad").predict_each(**x)
+    for r in affected:
+        with pytest.raises(AssertionError, match="float32 rounding cannot explain"):
+            assert_replicate_as_alone(bad[r], tmp_path / "good", r, x, dense)
