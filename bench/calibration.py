@@ -1,0 +1,222 @@
+"""Calibration of `stages.compare`: an A/A study over many disjoint seed blocks of the committed config.
+
+    DATASETS_MIRROR=... python bench/calibration.py [--replicates 128] [--chunk 32] [--tasks imdb,reuters,housing]
+                                                     [--project DIR] [--out bench/calibration.json]
+
+What it trains: for each task, `--replicates` replicates of the committed params (seeds 42 + 1000 r, r = 0, 1,
+...), stacked as the pipeline stacks them (stages.model.fit with `--chunk` replicates side by side, one process
+per task), scored as evaluate@ scores them (saved models, numpy inference, values rounded as stored). Housing's
+`kfold.mean_mae` comes from validate@'s K-fold runs trained for `kfold_table_epoch` (100) epochs instead of
+`kfold_epochs` (500): the value read at epoch 100 is the same (later epochs do not change earlier ones; checked
+on the committed replicates), at a fifth of the cost. The first `replicates` (5) replicates are the committed
+run: their values must equal data/metrics/<task>_replicates.json, which checks that stacking 32 changes nothing.
+
+What it reports (bench/calibration.json), with B = params.yaml's `replicates` (5):
+- blocks: replicates B b .. B b + B - 1 are block b, i.e. a pipeline run with seed 42 + 1000 B b: disjoint seeds;
+- A/A verdicts: `stages.compare` between every pair of blocks (all three tasks, all metrics, Holm-corrected):
+  the rate of false verdicts per metric (uncorrected p and Holm) and family-wise (any metric of one compare),
+  each with its binomial 95% CI (Clopper-Pearson, scipy.stats.binomtest). Pairs share blocks, so those CIs are
+  narrower than the truth; the rate over the disjoint pairs (0-1, 2-3, ...) is given beside them;
+- exchangeability: one-way ANOVA (scipy.stats.f_oneway) between blocks against within blocks, per metric;
+- coverage: how often a block's Student-t 95% interval (stages/stats.py `summary`) holds the mean of all the
+  other replicates, per task and metric, with its binomial CI, and the replicates the committed default would
+  need for a given precision.
+"""
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stages import compare, stats  # noqa: E402
+
+TASKS = ("imdb", "reuters", "housing")
+
+
+# --- training (one child process per task) ------------------------------------------------------------------
+
+def train_task(task, total, chunk):
+    """{metric: [value per replicate r = 0 .. total - 1]}, in the project folder (cwd), as the pipeline computes."""
+    from stages import evaluate, inference, io, params, tasks
+    from stages import model as M
+    spec = tasks.get(task)
+    values = {}
+    p = params.load("train", task)
+    data, test = io.read_npz(f"data/encoded/{task}/train.npz"), io.read_npz(f"data/encoded/{task}/test.npz")
+    x, y = M.Inputs(data), M.targets(spec, p, data["y"])
+    xt = {"indptr": test["indptr"], "indices": test["indices"]} if spec.text else {"x": test["x"]}
+    for start in range(0, total, chunk):
+        seeds, models = [p["seed"] + stats.SEED_STRIDE * r for r in range(start, min(total, start + chunk))], []
+        for seed in seeds:
+            M.seed_everything(seed)
+            models.append(M.build(spec, p, x.width))
+        M.fit(models, spec, [x] * len(models), [y] * len(models), epochs=p["epochs"], batch_size=p["batch_size"],
+              seeds=seeds)
+        with tempfile.TemporaryDirectory() as folder:
+            for r, model in enumerate(models):
+                M.save(model, Path(folder) / f"replicate-{r}.keras")
+            ensemble = inference.Ensemble(folder)
+            for pred in ensemble.predict_each(**xt):
+                for k, v in evaluate.test_metrics(spec, ensemble.loss, test["y"], pred).items():
+                    values.setdefault(f"test.{k}", []).append(round(v, 6))
+        print(json.dumps({"task": task, "trained": start + len(seeds)}), flush=True)
+    if spec.metric == "mae":
+        values["kfold.mean_mae"] = kfold(task, total, chunk)
+    return values
+
+
+def kfold(task, total, chunk):
+    """validate@'s K-fold mean MAE per replicate, from runs of `kfold_table_epoch` epochs."""
+    import numpy as np
+    from stages import io, params, tasks
+    from stages import model as M
+    spec, p = tasks.get(task), params.load("validate", task)
+    data, fold = io.read_npz(f"data/encoded/{task}/train.npz"), io.read_npz(f"data/split/{task}.npz")["fold"]
+    y = M.targets(spec, p, data["y"])
+    folds = range(int(fold.max()) + 1)
+    parts = []
+    for f in folds:
+        train, held_out = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        parts.append((M.Inputs(data, train), y[train], (M.Inputs(data, held_out), y[held_out])))
+    out = []
+    for start in range(0, total, chunk):
+        models, seeds = [], []
+        for seed in [p["seed"] + stats.SEED_STRIDE * r for r in range(start, min(total, start + chunk))]:
+            M.seed_everything(seed)
+            for f in folds:
+                models.append(M.build(spec, p, parts[f][0].width))
+                seeds.append(seed + f)
+        runs = parts * (len(models) // len(folds))
+        histories = M.fit(models, spec, [x for x, _, _ in runs], [t for _, t, _ in runs],
+                          epochs=p["kfold_table_epoch"], batch_size=p["batch_size"], seeds=seeds,
+                          validation=[v for _, _, v in runs])
+        maes = np.array([h["val_mae"][p["kfold_table_epoch"] - 1] for h in histories]).reshape(-1, len(folds))
+        out += [round(float(m), 6) for m in maes.mean(axis=1)]
+        print(json.dumps({"task": task, "kfold": len(out)}), flush=True)
+    return out
+
+
+def project(where):
+    """A clone of this repo with the encoded data and splits (dvc repro split@*)."""
+    work = Path(where or tempfile.mkdtemp(prefix="calibration-")) / "ch4"
+    if not (work / "data/split/housing.npz").exists():
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(work)], check=True)
+        subprocess.run(["dvc", "repro", "-q"] + [f"split@{t}" for t in TASKS], cwd=work, check=True)
+    return work
+
+
+# --- statistics (no TensorFlow) -----------------------------------------------------------------------------
+
+def rate(k, n):
+    """k of n with its Clopper-Pearson 95% interval."""
+    from scipy.stats import binomtest
+    ci = binomtest(k, n).proportion_ci(0.95) if n else None
+    return {"count": k, "n": n, "rate": k / n if n else None, "ci95": [ci.low, ci.high] if ci else None}
+
+
+def analyse(values, block):
+    """The A/A verdicts, the ANOVA and the coverage from {task: {metric: [per replicate]}}."""
+    import numpy as np
+    from scipy.stats import f_oneway
+    total = min(len(v) for metrics in values.values() for v in metrics.values())
+    count = total // block
+    blocks = [{t: {m: v[b * block:(b + 1) * block] for m, v in metrics.items()} for t, metrics in values.items()}
+              for b in range(count)]
+    keys = [(t, m) for t, metrics in values.items() for m in metrics]
+    pairs = list(itertools.combinations(range(count), 2))
+    disjoint = [(i, i + 1) for i in range(0, count - 1, 2)]
+    false = {"raw": {k: 0 for k in keys}, "holm": {k: 0 for k in keys}}
+    family = {"raw": [], "holm": []}
+    for i, j in pairs:
+        table = compare.rows(blocks[i], blocks[j])
+        raw = {(r["task"], r["metric"]) for r in table if r["p"] is not None and r["p"] < compare.ALPHA}
+        holm = {(r["task"], r["metric"]) for r in table if r["verdict"] in ("better", "worse", "different")}
+        for name, hits in (("raw", raw), ("holm", holm)):
+            for k in hits:
+                false[name][k] += 1
+            family[name].append(bool(hits))
+    out = {"replicates": total, "block": block, "blocks": count, "pairs": len(pairs),
+           "family_wise_false_verdict_rate": {
+               "holm": rate(sum(family["holm"]), len(pairs)),
+               "uncorrected": rate(sum(family["raw"]), len(pairs)),
+               "holm_disjoint_pairs": rate(sum(family["holm"][pairs.index(d)] for d in disjoint), len(disjoint)),
+               "uncorrected_disjoint_pairs": rate(sum(family["raw"][pairs.index(d)] for d in disjoint),
+                                                  len(disjoint))},
+           "metrics": {}}
+    for t, m in keys:
+        v = np.array(values[t][m][:count * block]).reshape(count, block)
+        anova = f_oneway(*v)
+        covered = []
+        for b in range(count):
+            s = stats.summary("x", v[b], digits=12)
+            others = np.delete(np.array(values[t][m], dtype=np.float64), range(b * block, (b + 1) * block))
+            covered.append(s["x_ci95_low"] <= others.mean() <= s["x_ci95_high"])
+        within, between = float(v.var(axis=1, ddof=1).mean()), float(v.mean(axis=1).var(ddof=1))
+        out["metrics"][f"{t}/{m}"] = {
+            **stats.summary("all", values[t][m]), "n": len(values[t][m]),
+            "false_verdict_rate": {"uncorrected": rate(false["raw"][(t, m)], len(pairs)),
+                                   "holm": rate(false["holm"][(t, m)], len(pairs))},
+            "anova": {"F": float(anova.statistic), "p": float(anova.pvalue), "df": [count - 1, count * (block - 1)],
+                      "within_block_variance": within, "variance_of_block_means": between,
+                      "expected_variance_of_block_means": within / block},
+            "coverage": rate(sum(covered), count),
+            "committed_block": {"mean": float(v[0].mean()), "ci95": [stats.summary("x", v[0], 12)["x_ci95_low"],
+                                                                      stats.summary("x", v[0], 12)["x_ci95_high"]]},
+            "detectable_at_80_percent_power": {str(n): stats.detectable(float(v.std(ddof=1)), n,
+                                                                        float(v.std(ddof=1)), n)
+                                               for n in (5, 8, 10, 16)}}
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--replicates", type=int, default=128, help="replicates per task (seeds 42 + 1000 r)")
+    ap.add_argument("--chunk", type=int, default=32, help="replicates trained side by side")
+    ap.add_argument("--tasks", default=",".join(TASKS))
+    ap.add_argument("--project", help="a clone with data/encoded and data/split (made when missing)")
+    ap.add_argument("--values", help="reuse the per-replicate values of an earlier run's JSON (no training)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "calibration.json"))
+    args = ap.parse_args()
+    if args.worker:                                    # one task, in the project folder; values to stdout's end
+        os.chdir(args.project)
+        print("VALUES " + json.dumps(train_task(args.worker, args.replicates, args.chunk)), flush=True)
+        return
+    tasks = [t for t in TASKS if t in args.tasks.split(",")]
+    seconds, values = {}, {}
+    if args.values:
+        values = json.loads(Path(args.values).read_text())["values"]
+    else:
+        start = time.perf_counter()
+        work = project(args.project)
+        seconds["setup"] = round(time.perf_counter() - start, 1)
+        for task in tasks:
+            start = time.perf_counter()
+            child = subprocess.run([sys.executable, __file__, "--worker", task, "--project", str(work),
+                                    "--replicates", str(args.replicates), "--chunk", str(args.chunk)],
+                                   check=True, capture_output=True, text=True)
+            seconds[task] = round(time.perf_counter() - start, 1)
+            values[task] = json.loads(child.stdout.rpartition("VALUES ")[2])
+            print(json.dumps({"task": task, "seconds": seconds[task]}), flush=True)
+    committed = {}
+    for task in values:
+        stored = json.loads((ROOT / compare.replicates_path(task)).read_text())
+        block = stored["replicates"]
+        committed[task] = all(values[task][m][:block] == stored[m] for m in values[task])
+    from stages import params
+    block = params.read_params(ROOT / "params.yaml", ROOT / "dvc.yaml")["replicates"]
+    doc = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seed": 42, "seconds": seconds,
+           "first_block_equals_committed_run": committed, **analyse(values, block), "values": values}
+    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    print(json.dumps({k: doc[k] for k in ("first_block_equals_committed_run", "family_wise_false_verdict_rate")}))
+
+
+if __name__ == "__main__":
+    main()
