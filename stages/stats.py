@@ -7,6 +7,8 @@ smallest and largest value: `summary("accuracy", [...])` -> {"accuracy": mean, "
 "accuracy_ci95_low": ..., "accuracy_ci95_high": ..., "accuracy_min": ..., "accuracy_max": ...}. One run has
 no spread: then only the value itself is reported.
 """
+import math
+
 import numpy as np
 
 SEED_STRIDE = 1000         # > any fold count (k <= 404 training samples), so no two runs share a shuffle seed
@@ -95,7 +97,8 @@ def power(delta, sd_a, n_a, sd_b, n_b, alpha=ALPHA):
     from scipy.special import nctdtr, stdtrit
     se, df = welch(sd_a, n_a, sd_b, n_b)
     crit, nc = float(stdtrit(df, 1 - alpha / 2)), abs(delta) / se
-    return float((1 - nctdtr(df, nc, crit)) + (1 - nctdtr(df, -nc, crit)))
+    far = 1 - float(nctdtr(df, -nc, crit))       # P(T < -t_crit) <= alpha / 2; nan where the cdf rounds to 1
+    return float(1 - nctdtr(df, nc, crit)) + (far if math.isfinite(far) else 0.0)
 
 
 def detectable(sd_a, n_a, sd_b, n_b, alpha=ALPHA, target=POWER):
