@@ -159,7 +159,7 @@ def analyse(values, block):
         for b in range(count):
             s = stats.summary("x", v[b], digits=12)
             others = np.delete(np.array(values[t][m], dtype=np.float64), range(b * block, (b + 1) * block))
-            covered.append(s["x_ci95_low"] <= others.mean() <= s["x_ci95_high"])
+            covered.append(bool(s["x_ci95_low"] <= others.mean() <= s["x_ci95_high"]))
         within, between = float(v.var(axis=1, ddof=1).mean()), float(v.mean(axis=1).var(ddof=1))
         out["metrics"][f"{t}/{m}"] = {
             **stats.summary("all", values[t][m]), "n": len(values[t][m]),
