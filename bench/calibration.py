@@ -7,8 +7,8 @@ What it trains: for each task, `--replicates` replicates of the committed params
 ...), stacked as the pipeline stacks them (stages.model.fit with `--chunk` replicates side by side, one process
 per task), scored as evaluate@ scores them (saved models, numpy inference, values rounded as stored). Housing's
 `kfold.mean_mae` comes from validate@'s K-fold runs trained for `kfold_table_epoch` (100) epochs instead of
-`kfold_epochs` (500): the value read at epoch 100 is the same (later epochs do not change earlier ones; checked
-on the committed replicates), at a fifth of the cost. The first `replicates` (5) replicates are the committed
+`kfold_epochs` (500): the value read at epoch 100 is the same (later epochs do not change earlier ones; a
+500-epoch run of replicates 0-4 gave the same five values to the last digit), at a fifth of the cost. The first `replicates` (5) replicates are the committed
 run's seeds: their largest difference to data/metrics/<task>_replicates.json is recorded (0 where this CPU rounds
 as the committing one did; stacking 32 instead of 5 changes no replicate's value on one machine).
 
