@@ -1,6 +1,13 @@
-"""Fidelity: the book's plain Keras code and the pipeline, trained over the same N seeds, compared statistically.
+"""Fidelity: the book's plain Keras code and the pipeline, trained over the same N seeds, shown equivalent.
 
-    DATASETS_MIRROR=... python bench/seeds.py [--seeds 8] [--seed 42] [--tasks imdb,reuters,housing] [--out ...]
+    DATASETS_MIRROR=... python bench/seeds.py [--seeds auto] [--seed 42] [--tasks imdb,reuters,housing] [--out ...]
+    python bench/seeds.py --summary          # the equivalence tests and the pooled estimate of every recorded run
+
+Margins, fixed before any run: pipeline and book are called equivalent when their mean difference lies within
++-0.01 test accuracy (IMDB, Reuters) and +-0.15 MAE (housing test MAE, K-fold MAE after 100 epochs): the book
+prints accuracies to two digits (0.88, 0.80), and its own K-fold runs spread over 2.38-2.6 MAE.
+Seeds: `--seeds auto` takes the fewest that give TOST (two one-sided Welch tests at 0.05) 80% power at those
+margins when the two sides truly agree, for the sds of the recorded runs (stages/stats.py `tost_replicates`).
 
 Seeds: 42, 1042, 2042, ... (the pipeline's replicate seeds for params seed 42, stages/stats.py; --seed changes
 the base, for an independent replication). The book's side, for each seed:
@@ -8,9 +15,11 @@ the base, for an independent replication). The book's side, for each seed:
 `vectorize_sequences` rows, `model.fit` -- for the four numbers compared: the IMDB and Reuters test accuracy of
 the final models (4 and 9 epochs on all training data), the housing test MAE of the final model (130 epochs)
 and the mean validation MAE of the 4-fold run after 100 epochs. The pipeline's side: `dvc repro` of a fresh
-clone of this repo with `replicates: N`, its data/metrics/<task>_replicates.json. Each metric: mean ± sd of
-both, the difference pipeline - book with its 95% CI and the p-value of Welch's t-test (stages.compare: scipy's
-ttest_ind(equal_var=False) and its confidence interval). Writes the values and the table to --out.
+clone of this repo with `replicates: N`, its data/metrics/<task>_replicates.json. Each metric: mean +- sd of
+both, the difference pipeline - book with its 95% CI and Welch's p (stages.compare), and TOST:
+"equivalent within +-m (p = ...)" or "not shown equivalent (p = ...)". The summary pools the difference of
+every recorded run (bench/seeds*.json) by inverse variance, with Cochran's Q and I^2 (stages/stats.py `pooled`).
+Writes the values and the table to --out.
 """
 import argparse
 import json
@@ -27,6 +36,69 @@ sys.path.insert(0, str(ROOT))
 from stages import compare, stats  # noqa: E402
 
 METRICS = {"imdb": ["test.accuracy"], "reuters": ["test.accuracy"], "housing": ["test.mae", "kfold.mean_mae"]}
+MARGINS = {"test.accuracy": 0.01, "test.mae": 0.15, "kfold.mean_mae": 0.15}
+RECORDS = sorted((ROOT / "bench").glob("seeds*.json"))
+
+
+def recorded():
+    """Every recorded run: [(file name, document)]."""
+    return [(p.name, json.loads(p.read_text())) for p in RECORDS]
+
+
+def planning_sd(records, task, metric):
+    """The sd of one replicate, pooled over both sides of every recorded run."""
+    import numpy as np
+    groups = [d[side][task][metric] for _, d in records for side in ("book", "pipeline") if task in d[side]]
+    dev = sum(float(np.var(g, ddof=1)) * (len(g) - 1) for g in groups)
+    return (dev / sum(len(g) - 1 for g in groups)) ** 0.5 if groups else None
+
+
+def plan(tasks, records):
+    """{task/metric: {sd, margin, seeds}}: seeds per side for 80% TOST power at the margin."""
+    out = {}
+    for task in tasks:
+        for m in METRICS[task]:
+            sd = planning_sd(records, task, m)
+            out[f"{task}/{m}"] = {"sd": sd, "margin": MARGINS[m],
+                                  "seeds": stats.tost_replicates(sd, MARGINS[m]) if sd else None}
+    return out
+
+
+def equivalence(book_values, pipeline_values):
+    """TOST rows for one run: {task/metric: {margin, diff, p, verdict}}."""
+    out = {}
+    for task, metrics in pipeline_values.items():
+        for m, values in metrics.items():
+            t = stats.tost(book_values[task][m], values, MARGINS[m])
+            t["verdict"] = (f"equivalent within ±{MARGINS[m]:g} (p = {t['p']:.2g})" if t["p"] < stats.ALPHA
+                            else f"not shown equivalent within ±{MARGINS[m]:g} (p = {t['p']:.2g})")
+            out[f"{task}/{m}"] = t
+    return out
+
+
+def summary(records):
+    """Per run and metric: Welch's difference, TOST; per metric: the pooled difference over runs, Q, I^2."""
+    runs, pooled = [], {}
+    for name, d in records:
+        tost = equivalence(d["book"], d["pipeline"])
+        for r in compare.rows(d["book"], d["pipeline"]):
+            key = f"{r['task']}/{r['metric']}"
+            se = (r["sd_a"] ** 2 / r["n_a"] + r["sd_b"] ** 2 / r["n_b"]) ** 0.5
+            runs.append({"file": name, "first_seed": d["seeds"][0], "n": len(d["seeds"]), "metric": key,
+                         "script": d.get("script", "before layer order fix" if name in OLD else "current"),
+                         "diff": r["diff"], "ci95": [r["ci95_low"], r["ci95_high"]], "p": r["p"], "se": se,
+                         "tost": tost[key]})
+    for key in dict.fromkeys(r["metric"] for r in runs):
+        for scope in ("all", "current"):
+            chosen = [r for r in runs if r["metric"] == key and (scope == "all" or r["script"] == "current")]
+            if len(chosen) > 1:
+                pooled[f"{key} ({scope} runs)"] = {"runs": [f"{r['file']}" for r in chosen],
+                                                   **stats.pooled([(r["diff"], r["se"]) for r in chosen])}
+    return {"margins": MARGINS, "runs": runs, "pooled": pooled}
+
+
+# The two first runs' book side built the output layer before the hidden ones (commit 9a02320 fixed it).
+OLD = ("seeds.json", "seeds_reuters_replication.json")
 
 
 def book(seeds, tasks):
@@ -118,14 +190,26 @@ def pipeline(n, seed, tasks):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=8, help="seeds per side (2..32)")
+    ap.add_argument("--seeds", default="auto", help="seeds per side (2..32), or auto: 80%% TOST power")
+    ap.add_argument("--summary", action="store_true", help="only print the equivalence tests and the pooled "
+                                                           "estimate of every recorded run (no training)")
     ap.add_argument("--seed", type=int, default=42, help="base seed (params.yaml's seed for the pipeline)")
     ap.add_argument("--tasks", default=",".join(METRICS), help="comma-separated, of " + ", ".join(METRICS))
     ap.add_argument("--out", default=str(ROOT / "bench" / "seeds.json"))
     args = ap.parse_args()
     tasks = [t for t in METRICS if t in args.tasks.split(",")]
-    if not 2 <= args.seeds <= 32 or not tasks or set(args.tasks.split(",")) - set(METRICS):
-        raise SystemExit("bench/seeds.py: --seeds must be between 2 and 32, --tasks among " + ", ".join(METRICS))
+    records = recorded()
+    if args.summary:
+        print(json.dumps(summary(records), indent=1))
+        return
+    planned = plan(tasks, records)
+    if args.seeds == "auto":
+        args.seeds = max(p["seeds"] or 32 for p in planned.values())
+    if not str(args.seeds).isdigit() or not 2 <= int(args.seeds) <= 32 or not tasks \
+            or set(args.tasks.split(",")) - set(METRICS):
+        raise SystemExit("bench/seeds.py: --seeds must be auto or between 2 and 32, --tasks among "
+                         + ", ".join(METRICS))
+    args.seeds = int(args.seeds)
     seeds = stats.seeds(args.seed, args.seeds)
     start = time.perf_counter()
     ours = pipeline(args.seeds, args.seed, tasks)
@@ -136,8 +220,12 @@ def main():
     side_a, side_b = ("book's code (model.fit)", None), ("pipeline", None)
     print(compare.render_text(side_a, side_b, table))
     print(compare.render_md(side_a, side_b, table))
+    tost = equivalence(theirs, ours)
+    for key, t in tost.items():
+        print(f"{key}: {t['verdict']}")
     Path(args.out).write_text(json.dumps({
-        "seeds": seeds, "book": theirs, "pipeline": ours, "rows": table,
+        "seeds": seeds, "book": theirs, "pipeline": ours, "rows": table, "script": "current",
+        "margins": {m: MARGINS[m] for t in tasks for m in METRICS[t]}, "plan": planned, "tost": tost,
         "seconds": {"book": round(book_s, 1), "pipeline": round(pipeline_s, 1)},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, indent=2) + "\n")
 

@@ -8,8 +8,9 @@ Runs, in a fresh git clone of this repository (or in --project), one queued DVC 
 one thing of the book's model and keeps everything else, the retraining epochs included (IMDB 4, Reuters 9,
 housing 130). The baseline is the committed run (HEAD's data/metrics/<task>_replicates.json, same code and
 seeds). Each variation's replicates against the baseline's, per headline metric: mean and Student-t 95% CI
-(stages/stats.py), the difference variation - baseline with its Welch 95% CI, Welch's p and the verdict
-(stages.compare: better / worse at p < 0.05, else no detectable difference). --collect reads experiments
+(stages/stats.py), the difference variation - baseline with its Welch 95% CI, Welch's p, that p adjusted by
+Holm-Bonferroni over every test of the table (`correct`), and the verdict from the adjusted p (stages.compare:
+better / worse at adjusted p < 0.05, else no detectable difference, with the difference detectable at 80% power). --collect reads experiments
 already run in --project. Writes --out and prints a Markdown table.
 """
 import argparse
@@ -85,6 +86,16 @@ def collect(project, variations=VARIATIONS, baseline_rev="HEAD"):
                          "baseline_sd": b.get(f"{m}_std"), "baseline_ci95": _interval(b, m),
                          "diff": row["diff"], "diff_ci95": [row["ci95_low"], row["ci95_high"]], "p": row["p"],
                          "verdict": row["verdict"], "cost": cost})
+    return correct(rows)
+
+
+def correct(rows):
+    """Holm's correction over all the table's tests (stages.compare.family): each row's adjusted p, the verdict
+    from it, and the difference detectable at 80% power at level 0.05 / m."""
+    tests = [compare.welch(r["baseline_values"], r["values"]) for r in rows]
+    compare.family(tests, [compare.direction(r["metric"]) for r in rows])
+    for r, t in zip(rows, tests):
+        r.update(p_holm=t["p_holm"], verdict=t["verdict"], detectable=t["detectable"])
     return rows
 
 
@@ -105,7 +116,7 @@ def _ci(mean, ci, sd, n, digits):
 
 def markdown(rows):
     lines = ["| task | variation | metric | mean [95% CI], n | book's baseline, mean [95% CI] | "
-             "difference [95% CI] | p | verdict |", "|---|---|---|---|---|---|---|---|"]
+             "difference [95% CI] | p | Holm p | verdict |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         d = 4 if "accuracy" in r["metric"] else 3
         diff = "-" if r["diff"] is None else (f"{r['diff']:+.{d}f} [{r['diff_ci95'][0]:+.{d}f}, "
@@ -115,7 +126,8 @@ def markdown(rows):
                      f"{_ci(r['mean'], r['ci95'], r['sd'], r['n'], d)}, n={r['n']} | "
                      f"{_ci(r['baseline_mean'], r['baseline_ci95'], r['baseline_sd'], len(r['baseline_values']), d)}"
                      f", n={len(r['baseline_values'])} | {diff} | "
-                     f"{'-' if r['p'] is None else format(r['p'], '.2g')} | {verdict} |")
+                     f"{'-' if r['p'] is None else format(r['p'], '.2g')} | "
+                     f"{'-' if r['p_holm'] is None else format(r['p_holm'], '.2g')} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -148,6 +160,7 @@ def main():
            "baseline": "HEAD's data/metrics/<task>_replicates.json (the committed run: " + "; ".join(
                f"{t}: {b}" for t, b in BASELINE.items()) + ")",
            "test": compare.TEST, "interval": compare.INTERVAL, "alpha": compare.ALPHA,
+           "correction": "Holm-Bonferroni over all rows of the table", "power": compare.POWER,
            "queue_wall_s": queue_s, "queue_run": dict(sweep.RUN),
            "stages_span_s": sweep.span(sweep.stage_log(project)), "sweep_target_s": 1200, "statuses": statuses,
            "rows": rows}

@@ -167,7 +167,9 @@ def test_json_is_strict_even_for_edge_cases(repo, capsys):
     assert rows[("reuters", "test.loss")]["mean_b"] is None
     assert rows[("imdb", "test.accuracy")]["p"] is None and rows[("reuters", "test.loss")]["p"] is None
     assert rows[("imdb", "test.loss")]["verdict"] == "no detectable difference (n=5 vs 5)"   # one side constant
-    assert rows[("reuters", "test.accuracy")]["verdict"] == "better"                         # one side constant
+    shift = rows[("reuters", "test.accuracy")]                                               # one side constant
+    assert shift["p"] < 0.05 and shift["p_holm"] == pytest.approx(5 * shift["p"])   # smallest of 5 tests (Holm)
+    assert shift["verdict"] == ("better" if shift["p_holm"] < 0.05 else "no detectable difference (n=5 vs 5)")
 
 
 def test_markdown_is_one_table_row_per_task_and_metric(repo, capsys):
@@ -175,9 +177,9 @@ def test_markdown_is_one_table_row_per_task_and_metric(repo, capsys):
     table = [line for line in out.splitlines() if line.startswith("|")]
     assert status == 0 and "Welch's t-test" in out
     assert table[0].split(" | ")[0] == "| task" and "B - A [95% CI]" in table[0]
-    assert re.fullmatch(r"\|( --- \|){7}", table[1])
+    assert re.fullmatch(r"\|( --- \|){10}", table[1]) and "| Holm p | verdict | detectable (80% power) |" in table[0]
     assert len(table) == 2 + len(EXPECTED)
-    assert all(line.count(" | ") == 6 and line.endswith(" |") for line in table[2:])
+    assert all(line.count(" | ") == 9 and line.endswith(" |") for line in table[2:])
     assert [tuple(line.split(" | ")[:2]) for line in table[2:]] == [("| " + t, m) for t, m in EXPECTED]
 
 
@@ -188,7 +190,7 @@ def test_text_is_an_aligned_table(repo, capsys):
     header = next(i for i, line in enumerate(lines) if line.startswith("task"))
     table = lines[header:]
     assert len(table) == 1 + len(EXPECTED)
-    for column in ("metric", "A mean", "B mean", "B - A", "verdict"):
+    for column in ("metric", "A mean", "B mean", "B - A", "Holm p", "verdict", "detectable", "to detect"):
         at = table[0].index(column)
         assert all(line[at - 2:at] == "  " and line[at] != " " for line in table[1:]), column
 

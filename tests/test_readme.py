@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages import stats
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 NUMBER = r"\d+(?:\.\d+)?"
@@ -252,19 +254,26 @@ def test_the_book_column_and_the_fidelity_table_are_bench_seeds_json():
             mean, sd = re.fullmatch(rf"({NUMBER}) ± ({NUMBER})", book).groups()
             assert same(mean, row["mean_a"]) and same(sd, row["sd_a"]), (label, book)
             checked += 1
-    for label, diff, p in fidelity:
+    for label, diff, p, equivalence in fidelity:
         row = rows[FIDELITY[label]]
         numbers = [n.replace("−", "-") for n in re.findall(r"[+−-]?\d+\.\d+", diff)]
         for printed, value in zip(numbers, (row["diff"], row["ci95_low"], row["ci95_high"])):
             assert same(printed.lstrip("+"), value), (label, printed, value)
         assert len(numbers) == 3 and same(p, row["p"]), (label, p, row["p"])
+        # TOST at bench/seeds.py's margin: the verdict and its p, from the study's values
+        task, metric = FIDELITY[label]
+        verdict, margin, tost_p = re.fullmatch(r"(equivalent|not shown equivalent) within ±(\S+) \(p = (\S+)\)",
+                                               equivalence).groups()
+        tost = stats.tost(study["book"][task][metric], study["pipeline"][task][metric], float(margin))
+        assert float(tost_p) == float(f"{tost['p']:.2g}") and (verdict == "equivalent") == (tost["p"] < 0.05)
+        assert float(margin) == {"test.accuracy": 0.01}.get(metric, 0.15), label
         checked += 1
     assert checked == 8
 
 
 def test_the_variations_table_is_bench_variations_json():
     """Every row of "Questions the chapter leaves open" prints bench/variations.json's numbers (mean and CI,
-    difference and CI, p, verdict), rounded as printed."""
+    difference and CI, p, Holm's adjusted p, the verdict from it), rounded as printed."""
     rows = {f"{r['task']}: {r['variation']}": r for r in json.loads((ROOT / "bench" / "variations.json")
                                                                      .read_text())["rows"]
             if r["metric"] in ("test.accuracy", "test.mae")}          # (housing's K-fold rows: bench/README)
@@ -272,9 +281,11 @@ def test_the_variations_table_is_bench_variations_json():
     table = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
              if line.startswith("|")][2:]
     assert {label for label, *_ in table} == set(rows)
-    for label, value, diff, p, verdict in table:
+    for label, value, diff, p, holm, verdict in table:
         row = rows[label]
         printed = [n.replace("−", "-").lstrip("+") for n in re.findall(r"[+−-]?\d+\.\d+", value + " " + diff)]
         expected = [row["mean"], *row["ci95"], row["diff"], *row["diff_ci95"]]
         assert len(printed) == 6 and all(same(a, b) for a, b in zip(printed, expected)), (label, printed)
         assert row["verdict"].startswith(verdict) and (same(p, row["p"]) or float(p) == float(f"{row['p']:.2g}"))
+        assert float(holm) == float(f"{row['p_holm']:.2g}") and (verdict == "no detectable difference") == \
+            (row["p_holm"] >= 0.05)
