@@ -29,7 +29,8 @@ def predict_all(models, x=None, *, indptr=None, indices=None, chunk=256):
     at a time (fewer when the first layers are wider than 64 units): 256 reviews' gathered rows of a 64-unit
     kernel (~5 MB) stay in cache; 4096 at a time ran 3-4x slower, and so did five 64-unit replicates. For
     multi-hot rows the models' first kernels sit side by side, [num_words, sum of units], so each chunk's kernel
-    rows are gathered once for all models (each column's sums are the ones its model alone makes)."""
+    rows are gathered once for all models (each column's sums are its model's own; the
+    later layers' products, other BLAS calls than a model alone makes, agree with its own to float32 rounding)."""
     n = len(x) if x is not None else len(indptr) - 1
     firsts = [m.weights[0]["kernel"] for m in models]
     kernel = None if x is not None else np.concatenate(firsts, axis=1)

@@ -190,7 +190,8 @@ def unstack(models, weights):
 
 def forward(net, weights, x):
     """What each stacked run computes on its batch: [K, B, outputs], each layer's `stacked` on its weights
-    (for one run: bit for bit what the Keras layer computes). For a batch of word ids (a `Bag`) the first
+    (the Keras layer's ops; the batched product may sum in another order than a single run's, so equal to
+    float32 rounding: tests/floats.py). For a batch of word ids (a `Bag`) the first
     layer's product is an embedding bag: row i of `multi_hot @ kernel` is the sum of the kernel rows of row i's
     word ids; run k's ids index its own block of the runs' kernels as one [K * width, units] table (reshaped,
     not indexed: the gradient of kernel[k] would copy the whole kernel gradient once more every step)."""

@@ -2,6 +2,7 @@
 cannot run (another OS) is checked in the source: no POSIX-only name at import time, no shell syntax in the
 code's subprocesses, memory figures in one unit."""
 import ast
+import json
 import os
 import re
 import shutil
@@ -135,9 +136,26 @@ from bench import memory  # noqa: E402
 ALLOCATE = [sys.executable, "-c", "import time; x = bytearray(400 * 2**20); x[::4096] = b'1' * len(x[::4096]); "
             "time.sleep(0.5); print('done')"]
 
+# Linux keeps a process's peak RSS across fork and exec, so a child's ru_maxrss is at least its parent's size at
+# the fork: the measuring process must be small (bench/'s scripts are; pytest's, after the model tests, holds GBs).
+# Each measurement therefore runs in a fresh interpreter; `patch` is code run there first.
+MEASURE = """import json, sys
+sys.path.insert(0, {root!r})
+from bench import memory
+{patch}
+print(json.dumps(memory.measure({cmd!r}, capture=True)))
+"""
+
+
+def measured(patch=""):
+    code = MEASURE.format(root=str(ROOT), patch=patch, cmd=ALLOCATE)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
 
 def test_a_child_s_peak_is_in_mb_here():
-    seconds, code, peak, user, system, out = memory.measure(ALLOCATE, capture=True)
+    seconds, code, peak, user, system, out = measured()
     assert (code, out) == (0, "done\n") and 400 < peak < 600 and user + system > 0
 
 
@@ -148,25 +166,25 @@ def test_maxrss_units_per_os(monkeypatch):
     assert memory._maxrss_mb(400 * 1024) == 400
 
 
-def test_a_child_s_peak_without_wait4_is_the_same(monkeypatch):
-    """Windows' path (psutil's peak working set, polled) gives the same figure as os.wait4's here. (Linux's psutil
-    has no peak_wset: the polled reads take the peak from /proc/<pid>/status, VmHWM, instead.)"""
-    import psutil
+# Windows' psutil has peak_wset, Linux's not: the stand-in reads the peak from /proc/<pid>/status, VmHWM.
+AS_ON_WINDOWS = """import os, psutil
+def peak_wset(self):
+    with open(f"/proc/{self.pid}/status") as f:
+        status = f.read()
+    if "VmHWM:" not in status:                               # a zombie, as psutil says it
+        raise psutil.ZombieProcess(self.pid)
+    return type("Memory", (), {"peak_wset": int(status.split("VmHWM:")[1].split()[0]) * 1024})()
+del os.wait4
+psutil.Process.memory_info = peak_wset
+"""
 
-    def peak_wset(self):
-        with open(f"/proc/{self.pid}/status") as f:
-            status = f.read()
-        if "VmHWM:" not in status:                               # a zombie, as psutil says it
-            raise psutil.ZombieProcess(self.pid)
-        hwm = int(status.split("VmHWM:")[1].split()[0]) * 1024
-        return type("Memory", (), {"peak_wset": hwm})()
 
+def test_a_child_s_peak_without_wait4_is_the_same():
+    """Windows' path (psutil's peak working set, polled) gives the same figure as os.wait4's here."""
     if not os.path.exists("/proc/self/status"):
         pytest.skip("simulates Windows' psutil figures from Linux's /proc")
-    _, _, posix_peak, _, _, _ = memory.measure(ALLOCATE, capture=True)
-    monkeypatch.delattr(os, "wait4")
-    monkeypatch.setattr(psutil.Process, "memory_info", peak_wset)
-    seconds, code, peak, user, system, out = memory.measure(ALLOCATE, capture=True)
+    posix_peak = measured()[2]
+    seconds, code, peak, user, system, out = measured(AS_ON_WINDOWS)
     assert (code, out) == (0, "done\n") and abs(peak - posix_peak) < 20 and user + system > 0
 
 

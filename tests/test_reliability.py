@@ -26,6 +26,14 @@ def lock_outs(project):
     return {o["path"]: o["md5"] for s in lock["stages"].values() for o in s.get("outs", [])}
 
 
+def _cwd(pid):
+    import psutil
+    try:
+        return Path(psutil.Process(pid).cwd()).resolve()
+    except (psutil.Error, OSError):                         # gone already, or not ours to read
+        return None
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL") or shutil.which("pgrep") is None,
                     reason="kills the stage with pgrep and SIGKILL: POSIX only (Windows has neither)")
 def test_sigkill_while_writing_then_repro_recovers(clone, mirror):
@@ -41,8 +49,9 @@ def test_sigkill_while_writing_then_repro_recovers(clone, mirror):
         if out_dir.is_dir() and any(p.name.endswith(".tmp.npz") for p in out_dir.iterdir()):
             pids = subprocess.run(["pgrep", "-f", "stages.encode imdb"], capture_output=True, text=True).stdout
             for pid in pids.split():
-                os.kill(int(pid), signal.SIGKILL)
-                killed = True
+                if _cwd(int(pid)) == clone.resolve():       # this clone's stage, not another test worker's
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed = True
         time.sleep(0.002)
     output = dvc.communicate(timeout=60)[0]
     assert killed and dvc.returncode != 0, output
