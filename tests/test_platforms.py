@@ -64,7 +64,13 @@ def problems(lock, platform, python, result):
     ok, resolved = result
     where = f"{platform}, Python {python}"
     if not ok:
-        return [f"{where}: {line.strip()}" for line in resolved.splitlines() if "cause:" in line or "error" in line]
+        messages = []                                 # uv wraps a message at the terminal's width (COLUMNS):
+        for line in resolved.splitlines():              # its deeper-indented lines continue the one above
+            if messages and re.match(r"\s{3,}\S", line):
+                messages[-1] += " " + line.strip()
+            else:
+                messages.append(line)
+        return [f"{where}: {line.strip()}" for line in messages if "cause:" in line or "error" in line]
     _, _, markers = PLATFORMS[platform]
     expected = pins(lock, {**markers, "python_version": python, "python_full_version": python + ".0",
                            "implementation_name": "cpython", "platform_python_implementation": "CPython",
