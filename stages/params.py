@@ -162,7 +162,7 @@ def known_keys(dvc_yaml="dvc.yaml"):
                 keys.update(declared(stage, task, dvc_yaml))
         else:
             keys.update(k for k in body.get("params", []) if isinstance(k, str))
-    return keys
+    return keys | {k.rpartition(".")[0] for k in keys if "." in k}
 
 
 def _refuse_unknown(values, known, prefix=""):
