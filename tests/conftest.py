@@ -1,5 +1,6 @@
 """Shared fixtures: the real keras data (from $DATASETS_MIRROR or ../shared/datasets) and throwaway projects."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,16 @@ if mirror_dir() is not None and "KERAS_HOME" not in os.environ:
         link_or_copy(_f, _home / "datasets" / _f.name)
     os.environ["KERAS_HOME"] = str(_home)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# What TensorFlow prints while its libraries load, before any log level applies, on CPUs where it turns oneDNN on
+# (AVX-512 VNNI/BF16, AMX): absl's notice and oneDNN's, once per library (docs/design.md: why we accept them).
+LOAD_NOTICE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
+                         r"STDERR|I\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\. .*)\n", re.M)
+
+
+def without_load_notice(text):
+    """`text` without TensorFlow's load-time notice lines (LOAD_NOTICE)."""
+    return LOAD_NOTICE.sub("", text)
 
 
 @pytest.fixture(scope="session")
