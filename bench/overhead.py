@@ -4,9 +4,10 @@ and `dvc exp run -S reuters.epochs=10` (the commands a user repeats; issue 20 as
     DATASETS_MIRROR=... python bench/overhead.py BEFORE [--after REV] [--python-before PY] [--rounds 15]
                                                  [--exp-rounds 5] [--out bench/overhead.json]
 
-Clones this repo at BEFORE and at AFTER (default HEAD), this repo's DVC cache copied in, and runs `dvc repro` in
-each so its outputs are what this machine computes (a lock made on another CPU differs in the last digits; the
-clone commits its re-made dvc.lock). Then it alternates the two, the order flipped every round so that the
+Clones this repo at BEFORE and at AFTER (default HEAD) and runs `dvc repro -f` in each, so that its outputs are
+what this machine computes (a lock made on another CPU differs in the last digits; the clone commits its re-made
+dvc.lock), and says which files under data/ the two sides hold with different bytes (a refactor should leave
+none). Then it alternates the two, the order flipped every round so that the
 machine's drift falls on both alike. `--python-before` runs BEFORE's DVC and stages in another environment (a
 venv of BEFORE's requirements.txt), so that "before" is the project as it was, its lock included; without it both
 sides share this interpreter and the difference is the code's alone.
@@ -15,6 +16,7 @@ Prints per command each side's median over the rounds, the ratio of medians, and
 after − before with its 95 % interval and p from the paired t-test over rounds (scipy.stats.ttest_rel).
 """
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -31,25 +33,32 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import memory  # noqa: E402
-from bench.run import exp_run, reset, timed  # noqa: E402
-
-GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+from bench.run import GIT, commit_outputs, exp_run, reset, timed  # noqa: E402
 
 
 def clone(rev, work, env):
     """`work`: this repo at `rev` with the outputs this machine computes, committed. Returns the stages re-run."""
     subprocess.run(GIT + ["clone", "-q", str(ROOT), str(work)], check=True)
     subprocess.run(GIT + ["switch", "-q", "-c", "bench", rev], cwd=work, check=True)
-    if (ROOT / ".dvc/cache").is_dir():
-        shutil.copytree(ROOT / ".dvc/cache", work / ".dvc/cache", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("runs"))
-    subprocess.run(["dvc", "checkout", "-q"], cwd=work, env={**os.environ, **env}, capture_output=True)
-    secs, _, out = timed("dvc repro", work, env)
+    secs, _, out = timed("dvc repro -f", work, env)
     ran = [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")]
-    if subprocess.run(["git", "status", "--porcelain"], cwd=work, capture_output=True, text=True).stdout.strip():
-        subprocess.run(GIT + ["commit", "-qam", "outputs as this machine computes them"], cwd=work, check=True)
+    commit_outputs(work)
     print(f"  {rev}: dvc repro ran {len(ran)} stages in {secs:.0f} s", flush=True)
     return ran
+
+
+def digests(work):
+    """sha256 of every file under work/data, by path relative to it."""
+    return {p.relative_to(work).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((work / "data").rglob("*")) if p.is_file()}
+
+
+def same_outputs(before, after):
+    """The files both sides wrote, and those whose bytes differ or that only one side has."""
+    a, b = digests(before), digests(after)
+    return {"files_compared": len(a.keys() & b.keys()),
+            "different": sorted(k for k in a.keys() & b.keys() if a[k] != b[k]),
+            "only_before": sorted(a.keys() - b.keys()), "only_after": sorted(b.keys() - a.keys())}
 
 
 def compare(before, after):
@@ -61,7 +70,7 @@ def compare(before, after):
             "after_median_s": round(sorted(after)[len(after) // 2], 3),
             "ratio_of_medians": round(sorted(after)[len(after) // 2] / sorted(before)[len(before) // 2], 3),
             "mean_difference_s": round(sum(diff) / len(diff), 3),
-            "ci95_s": [round(float(ci.low), 3), round(float(ci.high), 3)], "p": round(float(test.pvalue), 4),
+            "ci95_s": [round(float(ci.low), 3), round(float(ci.high), 3)], "p": float(f"{test.pvalue:.3g}"),
             "n": len(diff), "before_s": [round(x, 3) for x in before], "after_s": [round(x, 3) for x in after]}
 
 
@@ -106,6 +115,9 @@ def main():
     try:
         print("clones, outputs as this machine computes them:", flush=True)
         r["relocked_stages"] = {name: clone(revs[name], work[name], env[name]) for name in sides}
+        r["outputs"] = same_outputs(work["before"], work["after"])
+        print(f"  outputs: {r['outputs']['files_compared']} files on both sides, "
+              f"{len(r['outputs']['different'])} with different bytes {r['outputs']['different'][:5]}", flush=True)
 
         print(f"no-op dvc repro and dvc status, {args.rounds} rounds ...", flush=True)
         for label, cmd in (("noop_repro", "dvc repro"), ("status", "dvc status")):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, without_load_notice
 
 # Run a module or script as Windows would have it: no SIGPIPE, SIGKILL or SIGXFSZ, no os.wait4 or os.getloadavg,
 # and our code (stages, bench, the script run) cannot import `resource`, `fcntl` or `termios`. (Libraries keep
@@ -38,7 +38,7 @@ else:
 """
 STAGES = sorted(p.stem for p in (ROOT / "stages").glob("*.py")
                 if 'if __name__ == "__main__"' in p.read_text())
-BENCH = ["bench/book.py", "bench/run.py", "bench/seeds.py", "bench/sweep.py", "bench/variations.py",
+BENCH = ["bench/book.py", "bench/overhead.py", "bench/run.py", "bench/seeds.py", "bench/sweep.py", "bench/variations.py",
          "bench/vocabulary.py"]
 CLIS = ([("stages." + m, ["--help"]) for m in STAGES] + [(b, ["--help"]) for b in BENCH] +
         [("stages.compare", ["HEAD", "workspace", "--json"])])          # a real comparison: runs main's set-up
@@ -50,7 +50,7 @@ def cli(target, args, cwd, windows_like):
         [] if target.endswith(".py") else ["-m"])
     path = str(ROOT / target) if target.endswith(".py") else target
     proc = subprocess.run([*prefix, path, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    return proc.returncode, proc.stdout, proc.stderr
+    return proc.returncode, proc.stdout, without_load_notice(proc.stderr)      # (the notice holds times and pids)
 
 
 def test_the_simulation_removes_what_windows_lacks(tmp_path):
