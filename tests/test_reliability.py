@@ -123,7 +123,7 @@ def test_a_full_disk_loses_nothing(housing_repro):
         proc = subprocess.run(lock["stages"][stage]["cmd"], shell=True, cwd=project, env=env, text=True,
                               capture_output=True, preexec_fn=full_disk)
         assert proc.returncode == 1, (stage, proc.stderr)
-        [line] = proc.stderr.splitlines()                                    # one line, no traceback
+        [line] = without_load_notice(proc.stderr).splitlines()               # one line, no traceback
         written = re.fullmatch(rf"{stage}: (\S+): File too large", line)
         assert written and project / written.group(1) in files, line         # names one of the stage's outputs
         assert {p: p.read_bytes() for p in files} == before                  # the previous outputs, byte for byte
