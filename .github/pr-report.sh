@@ -20,7 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from stages import download, io, tasks
+from chapter4 import io, tasks
+from stages import download
 
 mirror = Path(os.environ["DATASETS_MIRROR"])
 for name, pin in sorted(tasks.SHA256.items()):

@@ -4,7 +4,7 @@
                                                      [--project DIR] [--out bench/calibration.json]
 
 What it trains: for each task, `--replicates` replicates of the committed params (seeds 42 + 1000 r, r = 0, 1,
-...), stacked as the pipeline stacks them (stages.model.fit with `--chunk` replicates side by side, one process
+...), stacked as the pipeline stacks them (chapter4.model.fit with `--chunk` replicates side by side, one process
 per task), scored as evaluate@ scores them (saved models, numpy inference, values rounded as stored). Housing's
 `kfold.mean_mae` comes from validate@'s K-fold runs trained for `kfold_table_epoch` (100) epochs instead of
 `kfold_epochs` (500): the value read at epoch 100 is the same (later epochs do not change earlier ones; a
@@ -19,7 +19,7 @@ What it reports (bench/calibration.json), with B = params.yaml's `replicates` (5
   each with its binomial 95% CI (Clopper-Pearson, scipy.stats.binomtest). Pairs share blocks, so those CIs are
   narrower than the truth; the rate over the disjoint pairs (0-1, 2-3, ...) is given beside them;
 - exchangeability: one-way ANOVA (scipy.stats.f_oneway) between blocks against within blocks, per metric;
-- coverage: how often a block's Student-t 95% interval (stages/stats.py `summary`) holds the mean of all the
+- coverage: how often a block's Student-t 95% interval (chapter4/stats.py `summary`) holds the mean of all the
   other replicates, per task and metric, with its binomial CI, and the replicates the committed default would
   need for a given precision.
 """
@@ -36,7 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages import compare, stats  # noqa: E402
+from chapter4 import stats
+from stages import compare  # noqa: E402
 
 TASKS = ("imdb", "reuters", "housing")
 
@@ -46,8 +47,9 @@ TASKS = ("imdb", "reuters", "housing")
 def train_task(task, first, total, chunk):
     """{metric: [value per replicate r = first .. first + total - 1]}, in the project folder (cwd), as the pipeline
     computes them."""
-    from stages import evaluate, inference, io, params, tasks
-    from stages import model as M
+    from chapter4 import inference, io, params, tasks
+    from stages import evaluate
+    from chapter4 import model as M
     spec = tasks.get(task)
     values = {}
     p = params.load("train", task)
@@ -78,8 +80,8 @@ def train_task(task, first, total, chunk):
 def kfold(task, first, total, chunk):
     """validate@'s K-fold mean MAE per replicate, from runs of `kfold_table_epoch` epochs."""
     import numpy as np
-    from stages import io, params, tasks
-    from stages import model as M
+    from chapter4 import io, params, tasks
+    from chapter4 import model as M
     spec, p = tasks.get(task), params.load("validate", task)
     data, fold = io.read_npz(f"data/encoded/{task}/train.npz"), io.read_npz(f"data/split/{task}.npz")["fold"]
     y = M.targets(spec, p, data["y"])
@@ -240,7 +242,7 @@ def main():
     for task in tasks:             # the first block is the committed run (equal up to the CPU's float rounding)
         stored = json.loads((ROOT / compare.replicates_path(task)).read_text())
         committed[task] = {m: max(abs(x - y) for x, y in zip(v, stored[m])) for m, v in values[task].items()}
-    from stages import params
+    from chapter4 import params
     block = params.read_params(ROOT / "params.yaml", ROOT / "dvc.yaml")["replicates"]
     doc = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seed": 42, "chunk": args.chunk,
            "seconds": seconds, "first_block_largest_difference_to_committed_run": committed,

@@ -5,7 +5,7 @@
 For Reuters and IMDB (params.yaml's network, 5 replicates side by side, one fixed shuffled pass), times one
 compiled training epoch with each update, the options interleaved round by round (the machine is shared), and
 prints each option's median and range in seconds, and its ratio to `fused` with a paired test:
-  fused      TF's fused ResourceApplyRMSProp on velocity variables of our own (stages/model.py's FusedRMSprop)
+  fused      TF's fused ResourceApplyRMSProp on velocity variables of our own (chapter4/model.py's FusedRMSprop)
   keras      Keras's own RMSprop.apply (ten elementwise passes) on the same variables
   xla        the plain RMSprop ops in one tf.function(jit_compile=True) called at every step
 """
@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages import download, encode, network, params, stats, tasks  # noqa: E402
-from stages import model as M  # noqa: E402
+from chapter4 import network, params, stats, tasks
+from stages import download, encode  # noqa: E402
+from chapter4 import model as M  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.stats  # noqa: E402

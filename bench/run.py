@@ -48,7 +48,8 @@ def encoding_speed():
     (best of 5 each), and whether the bits agree."""
     import numpy as np
 
-    from stages import datasets, download, encode, tasks
+    from chapter4 import datasets, tasks
+    from stages import download, encode
     raw = Path(tempfile.mkdtemp())
     for name in tasks.TASKS["imdb"].files:
         download.fetch(name, raw, os.environ.get("DATASETS_MIRROR"), progress=False)

@@ -7,9 +7,9 @@ Margins, fixed before any run: pipeline and book are called equivalent when thei
 +-0.01 test accuracy (IMDB, Reuters) and +-0.15 MAE (housing test MAE, K-fold MAE after 100 epochs): the book
 prints accuracies to two digits (0.88, 0.80), and its own K-fold runs spread over 2.38-2.6 MAE.
 Seeds: `--seeds auto` takes the fewest that give TOST (two one-sided Welch tests at 0.05) 80% power at those
-margins when the two sides truly agree, for the sds of the recorded runs (stages/stats.py `tost_replicates`).
+margins when the two sides truly agree, for the sds of the recorded runs (chapter4/stats.py `tost_replicates`).
 
-Seeds: 42, 1042, 2042, ... (the pipeline's replicate seeds for params seed 42, stages/stats.py; --seed changes
+Seeds: 42, 1042, 2042, ... (the pipeline's replicate seeds for params seed 42, chapter4/stats.py; --seed changes
 the base, for an independent replication). The book's side, for each seed:
 `keras.utils.set_random_seed(seed)`, then the book's listings as bench/book.py runs them -- float64
 `vectorize_sequences` rows, `model.fit` -- for the four numbers compared: the IMDB and Reuters test accuracy of
@@ -18,7 +18,7 @@ and the mean validation MAE of the 4-fold run after 100 epochs. The pipeline's s
 clone of this repo with `replicates: N`, its data/metrics/<task>_replicates.json. Each metric: mean +- sd of
 both, the difference pipeline - book with its 95% CI and Welch's p (stages.compare), and TOST:
 "equivalent within +-m (p = ...)" or "not shown equivalent (p = ...)". The summary pools the difference of
-every recorded run (bench/seeds*.json) by inverse variance, with Cochran's Q and I^2 (stages/stats.py `pooled`).
+every recorded run (bench/seeds*.json) by inverse variance, with Cochran's Q and I^2 (chapter4/stats.py `pooled`).
 Writes the values and the table to --out.
 """
 import argparse
@@ -33,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages import compare, stats  # noqa: E402
+from chapter4 import stats
+from stages import compare  # noqa: E402
 
 METRICS = {"imdb": ["test.accuracy"], "reuters": ["test.accuracy"], "housing": ["test.mae", "kfold.mean_mae"]}
 MARGINS = {"test.accuracy": 0.01, "test.mae": 0.15, "kfold.mean_mae": 0.15}

@@ -8,7 +8,7 @@ Runs, in a fresh git clone of this repository (or in --project), one queued DVC 
 one thing of the book's model and keeps everything else, the retraining epochs included (IMDB 4, Reuters 9,
 housing 130). The baseline is the committed run (HEAD's data/metrics/<task>_replicates.json, same code and
 seeds). Each variation's replicates against the baseline's, per headline metric: mean and Student-t 95% CI
-(stages/stats.py), the difference variation - baseline with its Welch 95% CI, Welch's p, that p adjusted by
+(chapter4/stats.py), the difference variation - baseline with its Welch 95% CI, Welch's p, that p adjusted by
 Holm-Bonferroni over every test of the table (`correct`), and the verdict from the adjusted p (stages.compare:
 better / worse at adjusted p < 0.05, else no detectable difference, with the difference detectable at 80% power). --collect reads experiments
 already run in --project. Writes --out and prints a Markdown table.
@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sweep  # noqa: E402
 from sweep import ROOT  # noqa: E402
 
-from stages import compare, stats  # noqa: E402
+from chapter4 import stats
+from stages import compare  # noqa: E402
 
 # (experiment name, task, what the book suggests, the params it changes)
 VARIATIONS = [

@@ -14,7 +14,7 @@ records its wall time and peak RSS. --collect skips the running and reads the ex
 shim's log there.
 
 Writes --out: per task and size the replicates' test accuracy and loss, their mean, sd and Student-t 95% CI
-(stages/stats.py), wall time and peak RSS of the experiment's stages; and the book's dense rows at that size:
+(chapter4/stats.py), wall time and peak RSS of the experiment's stages; and the book's dense rows at that size:
 2 splits x samples x num_words x 8 bytes (float64), computed, and with --book-memory measured (peak RSS of the
 book's listing 4.3, `vectorize_sequences` of both splits, in a child process) where they fit in half this
 machine's memory. Draws --figure.
@@ -35,7 +35,8 @@ from sweep import ROOT  # noqa: E402
 
 from bench import memory  # noqa: E402
 
-from stages import compare, stats, tasks  # noqa: E402
+from chapter4 import stats, tasks
+from stages import compare  # noqa: E402
 
 SIZES = {"imdb": [1000, 2000, 5000, 10000, 20000, 50000, tasks.TASKS["imdb"].vocabulary],
          "reuters": [1000, 2000, 5000, 10000, 20000, tasks.TASKS["reuters"].vocabulary]}
@@ -137,7 +138,8 @@ BOOK_CHILD = r'''
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from stages import datasets, download, tasks
+from chapter4 import datasets, tasks
+from stages import download
 task, n, raw = sys.argv[2], int(sys.argv[3]), sys.argv[4]
 for f in tasks.TASKS[task].files:
     download.fetch(f, os.path.join(raw, task), os.environ.get("DATASETS_MIRROR"), progress=False)
@@ -168,7 +170,7 @@ print(json.dumps({"peak_rss_mb": round(memory.peak_since_reset_mb(), 1),
 
 def book_memory(task, n, raw):
     """Peak RSS of the book's listing 4.3 for both splits at num_words n, in a child process: the sequences as
-    keras.datasets.<task>.load_data returns them (stages.datasets.load_sequences, tested equal), then
+    keras.datasets.<task>.load_data returns them (chapter4.datasets.load_sequences, tested equal), then
     `vectorize_sequences` of both splits."""
     proc = subprocess.run([sys.executable, "-c", BOOK_CHILD, str(ROOT), task, str(n), str(raw)],
                           capture_output=True, text=True)

@@ -1,1 +1,1 @@
-"""Chapter 4 of *Deep Learning with Python* (2nd ed.) as a DVC pipeline: one module per stage."""
+"""The pipeline's stages (one module per stage of dvc.yaml) and the command-line tools; chapter4/ is the library they share."""

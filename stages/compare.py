@@ -11,7 +11,7 @@ and a verdict from the adjusted p: better or worse when it is < 0.05 (accuracy u
 down are better), else no detectable difference. So the chance of any false "better" or "worse" among the m
 metrics stays <= 5%. For every test it also gives the smallest difference this compare detects with 80% power
 (n and sds as observed, level 0.05 / m: Holm's strictest step) and the replicates per side that would detect
-the difference seen (stages/stats.py). --md prints a Markdown table (for a pull-request comment), --json one
+the difference seen (chapter4/stats.py). --md prints a Markdown table (for a pull-request comment), --json one
 line of strict JSON.
 
 Exit status: 0 compared; 1 a revision has no per-replicate values (an older commit) or unreadable ones;
@@ -32,7 +32,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from stages import stats, tasks
+from chapter4 import stats, tasks
 
 WORKSPACE = "workspace"
 ALPHA = stats.ALPHA

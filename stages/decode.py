@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from stages import datasets, params, tasks
+from chapter4 import datasets, params, tasks
 
 
 class Parser(argparse.ArgumentParser):

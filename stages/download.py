@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stages import io, tasks
+from chapter4 import io, tasks
 
 RETRIES, BACKOFF_S, TIMEOUT_S = 4, 1.0, 30
 HINT = "set DATASETS_MIRROR to a folder or base URL holding the keras dataset files to work offline"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import datasets, io, params, tasks
+from chapter4 import datasets, io, params, tasks
 
 
 def multi_hot_csr(flat, splits, num_words, span=1 << 18):

@@ -3,7 +3,7 @@
     python -m stages.evaluate <task>    writes data/metrics/<task>.json and data/metrics/<task>_replicates.json
 
 Headline keys (IMDB, Reuters `test.accuracy`, `test.loss`; housing `test.mae`, `test.mse`, `kfold.mean_mae`)
-are means over the replicates, each with `_std`, `_ci95_low`, `_ci95_high`, `_min`, `_max` (stages/stats.py).
+are means over the replicates, each with `_std`, `_ci95_low`, `_ci95_high`, `_min`, `_max` (chapter4/stats.py).
 `test.ensemble_accuracy` / `test.ensemble_mae`: the replicates' predicted probabilities (prices) averaged, then
 scored once. `test.random_baseline`: the metric for the test labels shuffled, as the book does for Reuters
 (~0.19); `validate.best_epoch` and the fold table from the validation runs. <task>_replicates.json holds each
@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from stages import inference, io, network, params, stats, tasks
+from chapter4 import inference, io, network, params, stats, tasks
 
 
 def random_baseline(spec, y, seed):

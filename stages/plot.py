@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from stages import io, tasks  # noqa: E402
+from chapter4 import io, tasks  # noqa: E402
 
 def figure(path, epochs, curves, title, ylabel, replicates=1):
     """`curves`: (label, means, sds or None) per line."""

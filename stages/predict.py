@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import datasets, inference, io, tasks
+from chapter4 import datasets, inference, io, tasks
 
 # A plain decimal number, as a CSV of features holds it (no nan/inf, no "1_000", no non-ASCII digits).
 NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from stages import io, params, tasks
+from chapter4 import io, params, tasks
 
 
 def holdout(n, val_size):

@@ -2,20 +2,20 @@
 
     python -m stages.train <task>    reads data/encoded/<task>/train.npz, writes data/model/<task>/
 
-Replicate r trains with seed `seed + 1000 * r` (stages/stats.py); all replicates train side by side in one
+Replicate r trains with seed `seed + 1000 * r` (chapter4/stats.py); all replicates train side by side in one
 graph. Each is saved as the book's plain Keras model, data/model/<task>/replicate-<r>.keras, and as the
-weights file numpy inference reads, replicate-<r>.npz (layout in stages/network.py); the training
+weights file numpy inference reads, replicate-<r>.npz (layout in chapter4/network.py); the training
 history (data/train/<task>/history.json) is the per-epoch mean over replicates with its spread.
 """
 import sys
 
-from stages import io, network, params, stats, tasks
+from chapter4 import io, network, params, stats, tasks
 
 
 def main(task):
     spec = tasks.get(task)
     p = params.load("train", task)
-    from stages import model as M          # TensorFlow loads (~3 s) only once the params are known good
+    from chapter4 import model as M          # TensorFlow loads (~3 s) only once the params are known good
     data = io.read_npz(f"data/encoded/{task}/train.npz")
     x = M.Inputs(data)
     net = network.of(spec, p, x.width)

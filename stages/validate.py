@@ -5,7 +5,7 @@
 IMDB / Reuters: train on all but the held-out samples for `holdout_epochs`, validating every epoch.
 Housing: K-fold, one fresh model per fold for `kfold_epochs`, validating every epoch; the validation MAE of
 each fold after `kfold_table_epoch` epochs is the book's first K-fold table (same runs, read at that epoch).
-Each of the `replicates` repeats its runs with its own seed (stages/stats.py); all runs train side by side.
+Each of the `replicates` repeats its runs with its own seed (chapter4/stats.py); all runs train side by side.
 Writes data/validate/<task>/history.json (per epoch: the mean over replicates of the mean over folds, with its
 spread) and summary.json (best epoch of the mean validation curve, the fold table, per-replicate values).
 """
@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from stages import io, network, params, stats, tasks
+from chapter4 import io, network, params, stats, tasks
 
 
 def summarize(spec, replicates, table_epoch=None):
@@ -40,7 +40,7 @@ def main(task):
     p = params.load("validate", task)
     epochs = p.get("holdout_epochs") or p["kfold_epochs"]
     table_epoch = p.get("kfold_table_epoch")
-    from stages import model as M          # TensorFlow loads (~3 s) only once the params are known good
+    from chapter4 import model as M          # TensorFlow loads (~3 s) only once the params are known good
     data = io.read_npz(f"data/encoded/{task}/train.npz")
     fold = io.read_npz(f"data/split/{task}.npz")["fold"]
     net = network.of(spec, p, M.Inputs(data).width)

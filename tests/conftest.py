@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", ".dvcignore")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "chapter4", ".dvcignore")
 
 
 def link_or_copy(src, dst):
@@ -61,7 +61,8 @@ def mirror():
 @pytest.fixture(scope="session")
 def raw(mirror, tmp_path_factory):
     """data/raw/<task>/ as the download stage leaves it, for every task (downloaded once per session)."""
-    from stages import download, tasks
+    from chapter4 import tasks
+    from stages import download
     out = tmp_path_factory.mktemp("raw")
     for task in tasks.TASKS.values():
         for name in task.files:

@@ -52,4 +52,4 @@ def test_it_runs_the_tests_the_pipeline_and_a_prediction():
     fetch = next(s for s in job()["steps"] if s.get("name") == "Fetch the datasets")
     compile(fetch["run"], "ci.yml: Fetch the datasets", "exec")                    # (shell: python)
     cache = next(s for s in job()["steps"] if "actions/cache" in s.get("uses", ""))
-    assert cache["with"]["key"] == "keras-datasets-${{ hashFiles('stages/tasks.py') }}"
+    assert cache["with"]["key"] == "keras-datasets-${{ hashFiles('chapter4/tasks.py') }}"

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from stages import datasets, decode, predict, tasks
+from chapter4 import datasets, tasks
+from stages import decode, predict
 
 # Generated inputs per property test and task (the README's guarantees table quotes these).
 EXAMPLES = 100

@@ -132,7 +132,7 @@ def test_mirror_file_with_one_byte_changed(mirror, tmp_path):
 def test_no_network_no_mirror_says_how_to_work_offline(tmp_path):
     # An unresolvable host stands in for "no network" on any machine.
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from stages import download, tasks; "
+        [sys.executable, "-c", "import sys; from stages import download; from chapter4 import tasks; "
          "tasks.KERAS_DATASETS_URL = 'http://storage.invalid/'; download.main('housing')"],
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "DATASETS_MIRROR": ""},
         capture_output=True, text=True)

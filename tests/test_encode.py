@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from stages import datasets, encode, io, split
+from chapter4 import datasets, io
+from stages import encode, split
 
 
 def vectorize_sequences(sequences, dimension=10000):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from stages.tasks import TASKS
+from chapter4.tasks import TASKS
 from tests.conftest import run, set_params
 
 

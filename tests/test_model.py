@@ -2,12 +2,13 @@
 import numpy as np
 import pytest
 
-from stages import datasets, encode, inference, network, params, stats, tasks
+from chapter4 import datasets, inference, network, params, stats, tasks
+from stages import encode
 from tests.floats import assert_close_float32, dense_stack_bound, keras_layers
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
-M = pytest.importorskip("stages.model")
+M = pytest.importorskip("chapter4.model")
 
 P = {"units": [16, 8], "activation": "relu", "optimizer": "rmsprop", "learning_rate": 0.001}
 CASES = {  # task -> params overrides
@@ -288,7 +289,7 @@ def test_numpy_inference_equals_keras_predict(task, tmp_path):
 SAVE_ONE = """
 import sys
 from pathlib import Path
-from stages import model as M, network, tasks
+from chapter4 import model as M, network, tasks
 net = network.of(tasks.get("housing"), {"units": [8], "activation": "relu", "optimizer": "rmsprop",
                                         "learning_rate": 0.001, "loss": "mse"}, 13)
 M.seed_everything(3)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import tasks
+from chapter4 import tasks
 from tests.conftest import run, set_params
 
 HEADLINE = {"imdb": ["test.accuracy", "test.loss"], "reuters": ["test.accuracy", "test.loss"],

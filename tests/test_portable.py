@@ -25,7 +25,7 @@ for name in ("wait4", "getloadavg"):
     delattr(os, name)
 real_import = builtins.__import__
 def windows_import(name, globals=None, *args, **kwargs):
-    ours = (globals or {}).get("__name__", "").split(".")[0] in ("stages", "bench", "__main__")
+    ours = (globals or {}).get("__name__", "").split(".")[0] in ("stages", "chapter4", "bench", "__main__")
     if ours and name.split(".")[0] in ("resource", "fcntl", "termios"):
         raise ImportError(f"No module named {name!r} (as on Windows)")
     return real_import(name, globals, *args, **kwargs)
@@ -75,7 +75,7 @@ def test_every_cli_runs_the_same_without_posix_only_modules(target, args, tmp_pa
 
 # --- what cannot run here: the source ------------------------------------------------------------------------
 
-SOURCES = sorted([*(ROOT / "stages").glob("*.py"), *(ROOT / "bench").glob("*.py"), *(ROOT / ".ci").glob("*.py")])
+SOURCES = sorted([*(ROOT / "stages").glob("*.py"), *(ROOT / "chapter4").glob("*.py"), *(ROOT / "bench").glob("*.py"), *(ROOT / ".ci").glob("*.py")])
 POSIX_MODULES = {"resource", "fcntl", "termios", "pwd", "grp", "posix"}
 
 
@@ -188,11 +188,11 @@ def test_a_child_s_peak_without_wait4_is_the_same():
     assert (code, out) == (0, "done\n") and abs(peak - posix_peak) < 20 and user + system > 0
 
 
-# --- stages/io.py: a replace Windows refuses while another process holds the file open ---------------------
+# --- chapter4/io.py: a replace Windows refuses while another process holds the file open ---------------------
 
 def refusing_replace(monkeypatch, refusals):
     """os.replace as on Windows while a reader holds the target open `refusals` times; sleeps skipped."""
-    from stages import io
+    from chapter4 import io
     real, calls = os.replace, []
 
     def replace(src, dst):

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from stages import datasets, tasks
+from chapter4 import datasets, tasks
 from tests.conftest import run
 
 REVIEWS = [  # written for this test in the style of IMDB reviews: (text, positive?)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages import stats
+from chapter4 import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

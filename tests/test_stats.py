@@ -1,11 +1,12 @@
-"""stages/stats.py's tests over replicates, each against an independent computation; and compare's Holm
+"""chapter4/stats.py's tests over replicates, each against an independent computation; and compare's Holm
 correction on synthetic replicate files with no difference (no training, fast)."""
 import numpy as np
 import pytest
 from scipy import optimize
 from scipy import stats as scipy_stats
 
-from stages import compare, stats
+from chapter4 import stats
+from stages import compare
 
 
 def test_holm_by_hand():

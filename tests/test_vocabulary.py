@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from stages import stats, tasks
+from chapter4 import stats, tasks
 from tests.conftest import ROOT, new_project, run, set_params
 
 sys.path.insert(0, str(ROOT / "bench"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import io, tasks
+from chapter4 import io, tasks
 
 START_CHAR, OOV_CHAR, INDEX_FROM, KERAS_SEED = 1, 2, 3, 113
 # keras's text_to_word_sequence defaults: lowercase, these characters become spaces, split on " ".

@@ -1,7 +1,7 @@
 """The chapter's network in TensorFlow (the only module that imports TensorFlow): the Keras model saved for users,
 and a compiled training loop that trains K runs of it side by side.
 
-Both are derived from the network's definition (stages/network.py). `build` makes the Keras Sequential of its
+Both are derived from the network's definition (chapter4/network.py). `build` makes the Keras Sequential of its
 layers (`Layer.keras`). `fit` does what `model.fit(x, y, epochs, batch_size, validation_data=...)` does --
 shuffle every epoch, optimizer steps on mini-batches, per-epoch mean training loss/metric and validation
 loss/metric -- but runs each epoch as one `tf.function`, so a 303-sample housing epoch costs milliseconds
@@ -53,7 +53,7 @@ finally:
         gc.enable()
     gc.freeze()
 
-from stages import network  # noqa: E402
+from chapter4 import network  # noqa: E402
 
 
 def seed_everything(seed):
@@ -384,7 +384,7 @@ def record(histories, logs):
 
 def save(model, net, path):
     """Run `model` of network `net` as <path>.keras, Keras's file for users, and <path>.npz, the weights file
-    numpy inference reads (layout in stages/network.py), each written atomically."""
+    numpy inference reads (layout in chapter4/network.py), each written atomically."""
     path = Path(path)
     network.save(path.with_suffix(".npz"), net, [dict(zip(layer.weights, keras_layer.get_weights()))
                                                  for layer, keras_layer in zip(net.layers, model.layers)])
@@ -398,7 +398,7 @@ def save_keras(model, path):
     import json
     import zipfile
 
-    from stages import io
+    from chapter4 import io
     with io.atomic_path(path) as tmp:
         raw = tmp.with_name(tmp.name + ".raw.keras")
         try:

@@ -3,9 +3,9 @@
 `of(spec, p, inputs)` is the network of a task: the hidden `Dense` layers of params (units, activation), the
 head from the Task (`spec.outputs` units, `spec.output_activation`), the loss, optimizer and learning rate of
 params and the Task's metric. Each executor is derived from it, layer by layer:
-- `stages/model.py` (TensorFlow) builds the Keras model saved for users from `Layer.keras()`, and trains K
+- `chapter4/model.py` (TensorFlow) builds the Keras model saved for users from `Layer.keras()`, and trains K
   runs side by side through `Layer.stacked()`, with Keras's activations, losses and metrics by name;
-- `stages/inference.py` (numpy) runs `Layer.numpy()` with the numpy activations below, on the weights `save`
+- `chapter4/inference.py` (numpy) runs `Layer.numpy()` with the numpy activations below, on the weights `save`
   wrote.
 A layer kind is one class here (its Keras layer, its stacked TensorFlow call, its numpy call, the names of its
 weight arrays); an activation is one line of ACTIVATIONS. tests/test_model.py proves each numpy function equal
@@ -107,7 +107,7 @@ def of(spec, p, inputs):
 
 def save(path, net, weights):
     """One run's weights (per layer, a dict of its arrays by name) in the layout above, written atomically."""
-    from stages import io
+    from chapter4 import io
     io.write_npz(path, network=np.array(net.to_json()),
                  **{f"{i}.{name}": np.asarray(w[name], np.float32)
                     for i, (layer, w) in enumerate(zip(net.layers, weights)) for name in layer.weights})
@@ -115,7 +115,7 @@ def save(path, net, weights):
 
 def load(path):
     """(network, weights) of a file `save` wrote."""
-    from stages import io
+    from chapter4 import io
     data = io.read_npz(path)
     net = Network.from_json(str(data["network"]))
     return net, [{name: data[f"{i}.{name}"] for name in layer.weights} for i, layer in enumerate(net.layers)]

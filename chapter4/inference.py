@@ -1,7 +1,7 @@
 """Run the trained replicates with numpy alone (no TensorFlow import for evaluate/predict).
 
 Each replicate is read from the weights file train writes beside its `.keras` file, data/model/<task>/
-replicate-<r>.npz (layout in stages/network.py), and run layer by layer by `Layer.numpy`. A multi-hot input is
+replicate-<r>.npz (layout in chapter4/network.py), and run layer by layer by `Layer.numpy`. A multi-hot input is
 never densified: its first layer's product is the sum of the kernel rows of each sample's word ids (an
 embedding bag), which is the same product as the 0/1 row times the kernel.
 """
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import network
+from chapter4 import network
 
 
 class Model:
