@@ -1,13 +1,13 @@
 """Fidelity: the book's plain Keras code and the pipeline, trained over the same N seeds, shown equivalent.
 
     DATASETS_MIRROR=... python bench/seeds.py [--seeds auto] [--seed 42] [--tasks imdb,reuters,housing] [--out ...]
-    python bench/seeds.py --summary          # the equivalence tests and the pooled estimate of every recorded run
+    python bench/seeds.py --summary [--md]   # every recorded run's tests, and the metrics pooled over them
 
 Margins, fixed before any run: pipeline and book are called equivalent when their mean difference lies within
 +-0.01 test accuracy (IMDB, Reuters) and +-0.15 MAE (housing test MAE, K-fold MAE after 100 epochs): the book
 prints accuracies to two digits (0.88, 0.80), and its own K-fold runs spread over 2.38-2.6 MAE.
 Seeds: `--seeds auto` takes the fewest that give TOST (two one-sided Welch tests at 0.05) 80% power at those
-margins when the two sides truly agree, for the sds of the recorded runs (chapter4/stats.py `tost_replicates`).
+margins when the two sides truly agree, for the sds of the recorded runs (bench/fidelity.py `tost_replicates`).
 
 Seeds: 42, 1042, 2042, ... (the pipeline's replicate seeds for params seed 42, chapter4/stats.py; --seed changes
 the base, for an independent replication). The book's side, for each seed:
@@ -16,10 +16,12 @@ the base, for an independent replication). The book's side, for each seed:
 the final models (4 and 9 epochs on all training data), the housing test MAE of the final model (130 epochs)
 and the mean validation MAE of the 4-fold run after 100 epochs. The pipeline's side: `dvc repro` of a fresh
 clone of this repo with `replicates: N`, its data/metrics/<task>_replicates.json. Each metric: mean +- sd of
-both, the difference pipeline - book with its 95% CI and Welch's p (stages.compare), and TOST:
-"equivalent within +-m (p = ...)" or "not shown equivalent (p = ...)". The summary pools the difference of
-every recorded run (bench/seeds*.json) by inverse variance, with Cochran's Q and I^2 (chapter4/stats.py `pooled`).
-Writes the values and the table to --out.
+both, the difference pipeline - book with its 95% CI and Welch's p (chapter4/comparison.py), and TOST:
+"equivalent within +-m (p = ...)" or "not shown equivalent (p = ...)". Writes the values and the table to --out.
+
+`--summary` pools every recorded run (bench/seeds*.json) per metric (bench/fidelity.py `pooled`: inverse
+variance, Cochran's Q and I^2, and the DerSimonian-Laird random-effects estimate with tau^2, the one read where
+Q's p < 0.05), with TOST of the estimate read; `--summary --md` prints that as the README's fidelity table.
 """
 import argparse
 import json
@@ -33,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chapter4 import stats
-from stages import compare  # noqa: E402
+from bench import fidelity  # noqa: E402
+from chapter4 import comparison, stats  # noqa: E402
 
 METRICS = {"imdb": ["test.accuracy"], "reuters": ["test.accuracy"], "housing": ["test.mae", "kfold.mean_mae"]}
 MARGINS = {"test.accuracy": 0.01, "test.mae": 0.15, "kfold.mean_mae": 0.15}
@@ -61,7 +63,7 @@ def plan(tasks, records):
         for m in METRICS[task]:
             sd = planning_sd(records, task, m)
             out[f"{task}/{m}"] = {"sd": sd, "margin": MARGINS[m],
-                                  "seeds": stats.tost_replicates(sd, MARGINS[m]) if sd else None}
+                                  "seeds": fidelity.tost_replicates(sd, MARGINS[m]) if sd else None}
     return out
 
 
@@ -70,19 +72,24 @@ def equivalence(book_values, pipeline_values):
     out = {}
     for task, metrics in pipeline_values.items():
         for m, values in metrics.items():
-            t = stats.tost(book_values[task][m], values, MARGINS[m])
-            t["verdict"] = (f"equivalent within ±{MARGINS[m]:g} (p = {t['p']:.2g})" if t["p"] < stats.ALPHA
-                            else f"not shown equivalent within ±{MARGINS[m]:g} (p = {t['p']:.2g})")
-            out[f"{task}/{m}"] = t
+            t = fidelity.tost(book_values[task][m], values, MARGINS[m])
+            out[f"{task}/{m}"] = t | {"verdict": verdict(t["p"], MARGINS[m])}
     return out
 
 
+def verdict(p, margin):
+    return (f"equivalent within ±{margin:g} (p = {p:.2g})" if p < fidelity.ALPHA
+            else f"not shown equivalent within ±{margin:g} (p = {p:.2g})")
+
+
 def summary(records):
-    """Per run and metric: Welch's difference, TOST; per metric: the pooled difference over runs, Q, I^2."""
+    """Per run and metric: Welch's difference, TOST; per metric, over every recorded run: the pooled difference
+    (fixed effect, and random effects beside it), Cochran's Q, I^2, and TOST of the estimate to read (random
+    effects where Q's p < 0.05; one run: its own Welch difference and TOST)."""
     runs, pooled = [], {}
     for name, d in records:
         tost = equivalence(d["book"], d["pipeline"])
-        for r in compare.rows(d["book"], d["pipeline"]):
+        for r in comparison.rows(d["book"], d["pipeline"]):
             key = f"{r['task']}/{r['metric']}"
             se = (r["sd_a"] ** 2 / r["n_a"] + r["sd_b"] ** 2 / r["n_b"]) ** 0.5
             runs.append({"file": name, "first_seed": d["seeds"][0], "n": len(d["seeds"]), "metric": key,
@@ -90,12 +97,54 @@ def summary(records):
                          "diff": r["diff"], "ci95": [r["ci95_low"], r["ci95_high"]], "p": r["p"], "se": se,
                          "tost": tost[key]})
     for key in dict.fromkeys(r["metric"] for r in runs):
-        for scope in ("all", "current"):
-            chosen = [r for r in runs if r["metric"] == key and (scope == "all" or r["script"] == "current")]
-            if len(chosen) > 1:
-                pooled[f"{key} ({scope} runs)"] = {"runs": [f"{r['file']}" for r in chosen],
-                                                   **stats.pooled([(r["diff"], r["se"]) for r in chosen])}
-    return {"margins": MARGINS, "runs": runs, "pooled": pooled}
+        chosen = [r for r in runs if r["metric"] == key]
+        pool = fidelity.pooled([(r["diff"], r["se"]) for r in chosen])
+        margin = MARGINS[key.split("/", 1)[1]]
+        if len(chosen) == 1:
+            read = {"estimate": "one run (Welch)", "diff": chosen[0]["diff"], "ci95": chosen[0]["ci95"],
+                    "tost_p": chosen[0]["tost"]["p"]}
+        else:
+            name, est = fidelity.headline(pool)
+            read = {"estimate": name, "diff": est["diff"], "ci95": est["ci95"],
+                    "tost_p": fidelity.pooled_tost(est["diff"], est["se"], margin)}
+        pooled[key] = {"runs": [r["file"] for r in chosen], "seeds": [r["n"] for r in chosen], **pool,
+                       "read": read | {"verdict": verdict(read["tost_p"], margin)}}
+    current = {}                        # the runs of the current script alone (the book's layer order)
+    for key in pooled:
+        chosen = [r for r in runs if r["metric"] == key and r["script"] == "current"]
+        if len(chosen) > 1:
+            current[key] = {"runs": [r["file"] for r in chosen], **fidelity.pooled([(r["diff"], r["se"])
+                                                                                 for r in chosen])}
+    return {"margins": MARGINS, "runs": runs, "pooled": pooled, "pooled_current_script": current}
+
+
+LABELS = {"imdb/test.accuracy": "IMDB test accuracy", "reuters/test.accuracy": "Reuters test accuracy",
+          "housing/test.mae": "Housing test MAE", "housing/kfold.mean_mae": "Housing K-fold MAE, 100 epochs"}
+HEADER = ["pipeline − book's code", "runs: seeds per side", "difference [95% CI]", "Cochran's Q (p)",
+          "equivalence (TOST)"]
+
+
+def table(summary):
+    """The README's fidelity table: one row per metric, every recorded run pooled (`summary`)."""
+    def num(x, digits):
+        return f"{x:+.{digits}f}".replace("-", "−")
+
+    def interval(est, digits):
+        return f"{num(est['diff'], digits)} [{num(est['ci95'][0], digits)}, {num(est['ci95'][1], digits)}]"
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for key, pool in summary["pooled"].items():
+        digits = 4 if MARGINS[key.split("/", 1)[1]] < 0.1 else 3
+        read = pool["read"]
+        if pool["q"] is None:
+            diff, q = interval(read, digits), "—"
+        else:
+            diff = f"{read['estimate']} {interval(read, digits)}"
+            if read["estimate"] == "random effects":
+                diff += f", τ² = {pool['random']['tau2']:.1e}; fixed effect {interval(pool, digits)}"
+            q = f"{pool['q']:.2f} on {pool['df']} df (p = {pool['p']:.2g})"
+        seeds = " + ".join(map(str, pool["seeds"]))
+        lines.append(f"| {LABELS[key]} | {len(pool['seeds'])}: {seeds} | {diff} | {q} | {read['verdict']} |")
+    return "\n".join(lines)
 
 
 # The two first runs' book side built the output layer before the hidden ones (commit 9a02320 fixed it).
@@ -194,6 +243,7 @@ def main():
     ap.add_argument("--seeds", default="auto", help="seeds per side (2..32), or auto: 80%% TOST power")
     ap.add_argument("--summary", action="store_true", help="only print the equivalence tests and the pooled "
                                                            "estimate of every recorded run (no training)")
+    ap.add_argument("--md", action="store_true", help="with --summary: the README's table (Markdown)")
     ap.add_argument("--seed", type=int, default=42, help="base seed (params.yaml's seed for the pipeline)")
     ap.add_argument("--tasks", default=",".join(METRICS), help="comma-separated, of " + ", ".join(METRICS))
     ap.add_argument("--out", default=str(ROOT / "bench" / "seeds.json"))
@@ -201,7 +251,7 @@ def main():
     tasks = [t for t in METRICS if t in args.tasks.split(",")]
     records = recorded()
     if args.summary:
-        print(json.dumps(summary(records), indent=1))
+        print(table(summary(records)) if args.md else json.dumps(summary(records), indent=1))
         return
     planned = plan(tasks, records)
     if args.seeds == "auto":
@@ -217,15 +267,15 @@ def main():
     pipeline_s = time.perf_counter() - start
     theirs = book(seeds, tasks)
     book_s = time.perf_counter() - start - pipeline_s
-    table = compare.rows(theirs, ours)                     # A = the book's code, B = the pipeline
+    rows = comparison.rows(theirs, ours)                     # A = the book's code, B = the pipeline
     side_a, side_b = ("book's code (model.fit)", None), ("pipeline", None)
-    print(compare.render_text(side_a, side_b, table))
-    print(compare.render_md(side_a, side_b, table))
+    print(comparison.render_text(side_a, side_b, rows))
+    print(comparison.render_md(side_a, side_b, rows))
     tost = equivalence(theirs, ours)
     for key, t in tost.items():
         print(f"{key}: {t['verdict']}")
     Path(args.out).write_text(json.dumps({
-        "seeds": seeds, "book": theirs, "pipeline": ours, "rows": table, "script": "current",
+        "seeds": seeds, "book": theirs, "pipeline": ours, "rows": rows, "script": "current",
         "margins": {m: MARGINS[m] for t in tasks for m in METRICS[t]}, "plan": planned, "tost": tost,
         "seconds": {"book": round(book_s, 1), "pipeline": round(pipeline_s, 1)},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, indent=2) + "\n")

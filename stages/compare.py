@@ -3,16 +3,12 @@
     python -m stages.compare [A] [B] [--md | --json]
 
 A and B are git revisions, branches, tags or DVC experiment names; `workspace` is the working tree on disk.
-Defaults: A = HEAD, B = workspace. For each task and headline metric it reads the R per-replicate values of
-data/metrics/<task>_replicates.json on both sides and prints mean A, mean B, the difference B - A with its 95%
-confidence interval, the p-value of Welch's t-test (two-sided, unequal variances; the interval uses the same
-Welch-Satterthwaite degrees of freedom), that p adjusted by Holm-Bonferroni over the m tests of this compare,
-and a verdict from the adjusted p: better or worse when it is < 0.05 (accuracy up is better; loss, MAE and MSE
-down are better), else no detectable difference. So the chance of any false "better" or "worse" among the m
-metrics stays <= 5%. For every test it also gives the smallest difference this compare detects with 80% power
-(n and sds as observed, level 0.05 / m: Holm's strictest step) and the replicates per side that would detect
-the difference seen (chapter4/stats.py). --md prints a Markdown table (for a pull-request comment), --json one
-line of strict JSON.
+Defaults: A = HEAD, B = workspace. Per task and headline metric: mean A, mean B, B - A with its 95% confidence
+interval, Welch's p, that p adjusted by Holm-Bonferroni over the m tests, and the verdict from it (better,
+worse, or no detectable difference), so a false "better" or "worse" anywhere in the table stays <= 5%; and the
+difference detected with 80% power at these n and sds, and the replicates that would detect the one seen
+(chapter4/comparison.py says how). --md prints a Markdown table (for a pull-request comment), --json one line
+of strict JSON.
 
 Exit status: 0 compared; 1 a revision has no per-replicate values (an older commit) or unreadable ones;
 2 a revision does not exist.
@@ -25,246 +21,14 @@ if __name__ == "__main__":                          # first, so that no moment o
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # SIGPIPE (Windows has none)
 
 import argparse
-import json
-import math
-import statistics
 import sys
-import warnings
 from pathlib import Path
 
-from chapter4 import stats, tasks
+from chapter4.comparison import (ALPHA, INTERVAL, POWER, TEST, compare, direction, family,  # noqa: F401
+                                 render_json, render_md, render_text, rows, welch)
+from chapter4.replicates import WORKSPACE, CompareError, load, reader, replicates_path  # noqa: F401
+# (ALPHA ... welch, replicates_path: names the benches use from here)
 
-WORKSPACE = "workspace"
-ALPHA = stats.ALPHA
-TEST = "Welch's t-test (two-sided, unequal variances) on the replicates of A and B"
-INTERVAL = "95% confidence interval of B - A, Welch-Satterthwaite degrees of freedom"
-CORRECTION = "Holm-Bonferroni over the tests of this compare; the verdict comes from the adjusted p"
-POWER = ("80% power of Welch's test (noncentral t, Welch-Satterthwaite df at the observed sds) at level 0.05 / m, "
-         "m = the tests of this compare: the smallest |B - A| detected, and the replicates per side (n vs n) "
-         "that detect the difference seen")
-LOWER_IS_BETTER = ("loss", "mae", "mse")
-HIGHER_IS_BETTER = ("accuracy",)
-
-
-class CompareError(Exception):
-    """A one-line message for the user and the exit status."""
-
-    def __init__(self, message, status=1):
-        super().__init__(message)
-        self.status = status
-
-
-def replicates_path(task):
-    return f"data/metrics/{task}_replicates.json"
-
-
-# --- reading one side ---------------------------------------------------------------------------------------
-
-def reader(rev, scm, root):
-    """(label, commit, read): read(path) -> bytes, or None when the file is not there at `rev`."""
-    if rev == WORKSPACE:
-        return WORKSPACE, None, lambda path: _read_file(root / path)
-    if scm is None:
-        raise CompareError(f"compare: {Path.cwd()} is not inside a git repository, so {rev!r} means nothing", 2)
-    from dvc.scm import RevError, resolve_rev    # DVC's own resolution: commits, branches, tags, experiments
-    try:
-        commit = resolve_rev(scm, rev)
-    except RevError:
-        raise CompareError(f"compare: unknown revision {rev!r} (not a commit, branch, tag or experiment)", 2) \
-            from None
-    fs = scm.get_fs(commit)
-    return rev, commit, lambda path: _read_file(path, fs.open)
-
-
-def _read_file(path, opener=open):
-    try:
-        with opener(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise CompareError(f"compare: cannot read {path}: {e.strerror or e}") from None
-
-
-def parse(raw, where):
-    """A _replicates.json document -> {metric: [values]}: every key holding a list of numbers but `seeds`."""
-    try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise CompareError(f"compare: {where} is not valid JSON ({e})") from None
-    if not isinstance(doc, dict):
-        raise CompareError(f"compare: {where} must hold a JSON object")
-    values = {}
-    for key, value in doc.items():
-        if key == "seeds" or not isinstance(value, list):
-            continue
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            raise CompareError(f"compare: {where}: {key} must be a list of numbers")
-        values[key] = [float(v) for v in value]
-    return values
-
-
-def load(label, read):
-    """{task: {metric: [values]}} at one side; a task without files at all is simply absent."""
-    found = {}
-    for task in tasks.TASKS:
-        path = replicates_path(task)
-        raw = read(path)
-        if raw is None:
-            if read(f"data/metrics/{task}.json") is not None:
-                raise CompareError(f"compare: {label} has no per-replicate values ({path}): "
-                                   + ("run dvc repro" if label == WORKSPACE else "re-run it with this pipeline"))
-            continue
-        found[task] = parse(raw, f"{label}: {path}")
-    if not found:
-        raise CompareError(f"compare: {label} has no per-replicate values (no data/metrics/<task>_replicates.json)")
-    return found
-
-
-# --- statistics ---------------------------------------------------------------------------------------------
-
-def direction(metric):
-    """+1 when higher is better, -1 when lower is better, 0 when the name does not say."""
-    leaf = metric.rsplit(".", 1)[-1]
-    return 1 if leaf.endswith(HIGHER_IS_BETTER) else -1 if leaf.endswith(LOWER_IS_BETTER) else 0
-
-
-def _finite(x):
-    return float(x) if x is not None and math.isfinite(x) else None
-
-
-def compare(a, b, sign, tests=1):
-    """Two lists of replicate values -> the numbers and the verdict for B against A (sign: see `direction`), as
-    one test of `tests` (its p is taken as Holm's adjusted one: right for one test; `rows` corrects many)."""
-    row = welch(a, b)
-    return decide(row, sign, row["p"], tests) if row["p"] is not None else row
-
-
-def welch(a, b):
-    """Two lists of replicate values -> Welch's test of B against A (p None, with the reason as the verdict,
-    where there is no test)."""
-    ok = all(math.isfinite(v) for v in a + b)
-    mean_a = _finite(statistics.fmean(a)) if a and ok else None
-    mean_b = _finite(statistics.fmean(b)) if b and ok else None
-    row = {"n_a": len(a), "n_b": len(b), "mean_a": mean_a, "mean_b": mean_b,
-           "sd_a": _finite(statistics.stdev(a)) if len(a) > 1 and ok else None,
-           "sd_b": _finite(statistics.stdev(b)) if len(b) > 1 and ok else None,
-           "diff": _finite(mean_b - mean_a) if None not in (mean_a, mean_b) else None,
-           "ci95_low": None, "ci95_high": None, "p": None, "p_holm": None, "detectable": None,
-           "replicates_needed": None}
-    n = f"n={len(a)} vs {len(b)}"
-    verdict = None
-    if not a or not b:
-        verdict = f"no values in {'A' if not a else 'B'}"
-    elif not ok:
-        verdict = f"no test possible (non-finite values in {'A' if not all(map(math.isfinite, a)) else 'B'})"
-    elif min(len(a), len(b)) < 2:
-        verdict = f"no test possible ({n}: needs 2 per side)"
-    elif min(a) == max(a) and min(b) == max(b):       # scipy: nan, or p = 0 on one degree of freedom
-        verdict = (f"no detectable difference ({n}, identical values)" if a[0] == b[0]
-                   else f"no test possible ({n}, zero variance on both sides)")
-    else:
-        from scipy import stats as scipy_stats
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # near-constant samples: scipy's precision note
-            result = scipy_stats.ttest_ind(b, a, equal_var=False)
-            ci = result.confidence_interval(0.95)
-        p, low, high = _finite(result.pvalue), _finite(ci.low), _finite(ci.high)
-        if None in (p, low, high):
-            verdict = f"no test possible ({n}: scipy gives no p-value)"
-        else:
-            row.update(p=p, ci95_low=low, ci95_high=high)
-    row["verdict"] = verdict
-    return row
-
-
-def decide(row, sign, p_adjusted, tests):
-    """The verdict from the adjusted p, and the power figures at level ALPHA / tests."""
-    alpha = ALPHA / tests
-    row["p_holm"] = p_adjusted
-    row["detectable"] = _finite(stats.detectable(row["sd_a"], row["n_a"], row["sd_b"], row["n_b"], alpha))
-    needed = stats.replicates_needed(row["diff"], row["sd_a"], row["sd_b"], alpha)
-    row["replicates_needed"] = needed
-    if p_adjusted >= ALPHA:
-        row["verdict"] = f"no detectable difference (n={row['n_a']} vs {row['n_b']})"
-    elif sign == 0:
-        row["verdict"] = "different"
-    else:
-        row["verdict"] = "better" if (row["diff"] > 0) == (sign > 0) else "worse"
-    return row
-
-
-def family(table, signs):
-    """Holm's correction over the rows that have a test: adjusted p, verdicts and power at level 0.05 / m."""
-    adjusted = stats.holm([r["p"] for r in table])
-    tests = sum(p is not None for p in adjusted)
-    for row, sign, p in zip(table, signs, adjusted):
-        if p is not None:
-            decide(row, sign, p, tests)
-    return table
-
-
-def rows(values_a, values_b):
-    """One row per task and metric found on either side, tasks in the chapter's order."""
-    out, signs = [], []
-    for task in tasks.TASKS:
-        a, b = values_a.get(task, {}), values_b.get(task, {})
-        for metric in [*a, *(m for m in b if m not in a)]:
-            signs.append(direction(metric))
-            out.append({"task": task, "metric": metric, **welch(a.get(metric, []), b.get(metric, []))})
-    return family(out, signs)
-
-
-# --- output -------------------------------------------------------------------------------------------------
-
-def _num(x, signed=False):
-    return "-" if x is None else f"{x:+.4f}" if signed else f"{x:.4f}"
-
-
-def _cells(row):
-    spread = lambda m, s: _num(m) + ("" if s is None else f" ± {s:.4f}")
-    ci = "" if row["ci95_low"] is None else f" [{_num(row['ci95_low'], True)}, {_num(row['ci95_high'], True)}]"
-    p = lambda x: "-" if x is None else f"{x:.2g}"
-    needed = row["replicates_needed"]
-    return [row["task"], row["metric"], spread(row["mean_a"], row["sd_a"]), spread(row["mean_b"], row["sd_b"]),
-            _num(row["diff"], True) + ci, p(row["p"]), p(row["p_holm"]), row["verdict"],
-            "-" if row["detectable"] is None else f"±{row['detectable']:.4f}",
-            "-" if row["p_holm"] is None or row["p_holm"] < ALPHA else "B - A = 0" if row["diff"] == 0 else
-            "more than 10000" if needed is None else f"-S replicates={needed}"]
-
-
-HEADER = ["task", "metric", "A mean ± sd", "B mean ± sd", "B - A [95% CI]", "p", "Holm p", "verdict",
-          "detectable (80% power)", "to detect B - A"]
-
-
-def _title(side_a, side_b):
-    name = lambda s: s[0] if s[1] is None else f"{s[0]} ({s[1][:7]})"
-    return (f"A = {name(side_a)}, B = {name(side_b)}",
-            f"{TEST}, Holm-adjusted p < {ALPHA} (Holm-Bonferroni over the table's tests); {INTERVAL}; "
-            f"detectable: the |B - A| found 4 times in 5 at these n and sds")
-
-
-def render_text(side_a, side_b, table):
-    lines = [HEADER, *map(_cells, table)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
-    return "\n".join([*_title(side_a, side_b), ""] +
-                     ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines])
-
-
-def render_md(side_a, side_b, table):
-    title, method = _title(side_a, side_b)
-    lines = [HEADER, ["---"] * len(HEADER), *map(_cells, table)]
-    return "\n".join([f"**{title}**: {method}", ""] +
-                     ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in lines])
-
-
-def render_json(side_a, side_b, table):
-    side = lambda s: {"rev": s[0], "commit": s[1]}
-    return json.dumps({"a": side(side_a), "b": side(side_b), "test": TEST, "interval": INTERVAL, "alpha": ALPHA,
-                       "correction": CORRECTION, "power": POWER, "rows": table}, allow_nan=False)
-
-
-# --- the command --------------------------------------------------------------------------------------------
 
 def _git():
     from dvc.scm import SCM, SCMError

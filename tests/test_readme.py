@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chapter4 import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -232,43 +231,74 @@ def test_readme_is_short():
 
 # --- the fidelity study (bench/seeds.py) -----------------------------------------------------------------
 
-FIDELITY = {"IMDB test accuracy": ("imdb", "test.accuracy"), "Reuters test accuracy": ("reuters", "test.accuracy"),
-            "Housing test MAE": ("housing", "test.mae"),
-            "Housing K-fold MAE, 100 epochs": ("housing", "kfold.mean_mae"),
-            "Housing K-fold mean MAE (100 epochs)": ("housing", "kfold.mean_mae")}
+BOOK_COLUMN = {"IMDB test accuracy": ("imdb", "test.accuracy"), "Reuters test accuracy": ("reuters", "test.accuracy"),
+               "Housing test MAE": ("housing", "test.mae"),
+               "Housing K-fold mean MAE (100 epochs)": ("housing", "kfold.mean_mae")}
 
 
-def test_the_book_column_and_the_fidelity_table_are_bench_seeds_json():
-    """The book's-code column (mean ± sd) and the pipeline − book table (difference, CI, p) print
-    bench/seeds.json's numbers, rounded as printed."""
+def test_the_book_column_is_bench_seeds_json():
+    """The results table's book's-code column (mean ± sd) prints bench/seeds.json's numbers, rounded as
+    printed."""
     study = json.loads((ROOT / "bench" / "seeds.json").read_text())
     rows = {(r["task"], r["metric"]): r for r in study["rows"]}
     section = README.split("\n## Results\n", 1)[1].split("\n## ", 1)[0]
-    tables = [[[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()]
-              for block in re.findall(r"(?m)^(\|.*\|\n(?:\|.*\|\n?)+)", section)]
-    results, fidelity = tables[0][2:], tables[1][2:]
+    block = re.search(r"(?m)^(\|.*\|\n)+", section).group(0)
+    results = [[c.strip() for c in line.strip("|").split("|")] for line in block.splitlines()]
     checked = 0
-    for label, _, book, _ in results:
-        if label in FIDELITY:
-            row = rows[FIDELITY[label]]
+    for label, _, book, _ in results[2:]:
+        if label in BOOK_COLUMN:
+            row = rows[BOOK_COLUMN[label]]
             mean, sd = re.fullmatch(rf"({NUMBER}) ± ({NUMBER})", book).groups()
             assert same(mean, row["mean_a"]) and same(sd, row["sd_a"]), (label, book)
             checked += 1
-    for label, diff, p, equivalence in fidelity:
-        row = rows[FIDELITY[label]]
-        numbers = [n.replace("−", "-") for n in re.findall(r"[+−-]?\d+\.\d+", diff)]
-        for printed, value in zip(numbers, (row["diff"], row["ci95_low"], row["ci95_high"])):
-            assert same(printed.lstrip("+"), value), (label, printed, value)
-        assert len(numbers) == 3 and same(p, row["p"]), (label, p, row["p"])
-        # TOST at bench/seeds.py's margin: the verdict and its p, from the study's values
-        task, metric = FIDELITY[label]
-        verdict, margin, tost_p = re.fullmatch(r"(equivalent|not shown equivalent) within ±(\S+) \(p = (\S+)\)",
-                                               equivalence).groups()
-        tost = stats.tost(study["book"][task][metric], study["pipeline"][task][metric], float(margin))
-        assert float(tost_p) == float(f"{tost['p']:.2g}") and (verdict == "equivalent") == (tost["p"] < 0.05)
-        assert float(margin) == {"test.accuracy": 0.01}.get(metric, 0.15), label
-        checked += 1
-    assert checked == 8
+    assert checked == 4
+
+
+def fidelity_table(text):
+    """The Markdown table that follows "**Is the pipeline the book's code?**" in `text`."""
+    part = text.split("**Is the pipeline the book's code?**", 1)[1]
+    return re.search(r"(?m)^(\|.*\|\n)+", part).group(0).rstrip("\n")
+
+
+def seeds_table():
+    from bench import seeds
+    return seeds.table(seeds.summary(seeds.recorded()))
+
+
+def test_the_fidelity_table_is_every_recorded_study_pooled():
+    """README's fidelity table is what `bench/seeds.py --summary --md` makes of bench/seeds*.json: one row per
+    metric, every recorded run pooled, random effects where Cochran's Q says the runs disagree."""
+    assert fidelity_table(README) == seeds_table()
+
+
+def test_the_fidelity_check_fails_when_a_number_differs():
+    table = seeds_table()
+    for old, new in (("p = 0.0015", "p = 0.0016"), ("random effects", "fixed effect"), ("4: 8 + 8", "4: 8 + 9")):
+        assert old in table
+        edited = README.replace(table, table.replace(old, new, 1))
+        assert fidelity_table(edited) != table
+
+
+def test_the_fidelity_table_reads_the_studies_as_the_statistics_say():
+    """Against the JSON directly: each metric's runs and seeds, Q's p deciding fixed or random effects, and
+    the TOST verdict from its p at the stated margins."""
+    from bench import fidelity, seeds
+    summary = seeds.summary(seeds.recorded())
+    for key, pool in summary["pooled"].items():
+        runs = [(name, d) for name, d in seeds.recorded() if key.split("/")[0] in d["pipeline"]]
+        assert pool["seeds"] == [len(d["seeds"]) for _, d in runs]
+        assert pool["read"]["estimate"] == ("one run (Welch)" if len(runs) == 1 else
+                                            "random effects" if pool["p"] < 0.05 else "fixed effect")
+        margin = {"test.accuracy": 0.01}.get(key.split("/")[1], 0.15)
+        assert pool["read"]["verdict"].startswith("equivalent" if pool["read"]["tost_p"] < 0.05 else "not shown")
+        assert f"±{margin:g}" in pool["read"]["verdict"]
+        if len(runs) == 1:
+            name, d = runs[0]
+            task, metric = key.split("/")
+            t = fidelity.tost(d["book"][task][metric], d["pipeline"][task][metric], margin)
+            assert pool["read"]["tost_p"] == t["p"]
+    reuters = summary["pooled"]["reuters/test.accuracy"]
+    assert reuters["p"] < 0.05 and reuters["random"]["tau2"] > 0       # the four Reuters runs disagree
 
 
 def test_the_variations_table_is_bench_variations_json():
