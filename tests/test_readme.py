@@ -301,6 +301,18 @@ def test_the_fidelity_table_reads_the_studies_as_the_statistics_say():
     assert reuters["p"] < 0.05 and reuters["random"]["tau2"] > 0       # the four Reuters runs disagree
 
 
+def test_the_detectable_differences_are_bench_calibration_json():
+    """Compare's section gives the detectable difference at n = 5 for the long-run sds of the A/A study
+    (bench/calibration.json, the power of Welch's test as compare runs it), rounded as printed."""
+    detectable = {k: m["detectable_at_80_percent_power"]["5"] for k, m in
+                  json.loads((ROOT / "bench" / "calibration.json").read_text())["metrics"].items()}
+    section = README.split("\n## Compare branches and experiments\n", 1)[1].split("\n## ", 1)[0]
+    sentence = re.search(r"\(n = 5: (\S+)\s+IMDB, (\S+) Reuters accuracy, (\S+) housing MAE\)", section)
+    printed = dict(zip(("imdb/test.accuracy", "reuters/test.accuracy", "housing/test.mae"), sentence.groups()))
+    for key, value in printed.items():
+        assert value == f"{detectable[key]:.2g}", (key, value, detectable[key])
+
+
 def test_the_variations_table_is_bench_variations_json():
     """Every row of "Questions the chapter leaves open" prints bench/variations.json's numbers (mean and CI,
     difference and CI, p, Holm's adjusted p, the verdict from it), rounded as printed."""
