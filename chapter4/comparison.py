@@ -1,12 +1,12 @@
 """Two runs of the pipeline compared metric by metric (what `python -m stages.compare` prints).
 
-Each side is the R per-replicate values of a run (chapter4/replicates.py reads them). Per task and metric: mean and sd of A
-and B, the difference B - A with its 95% confidence interval, Welch's p (scipy.stats.ttest_ind, unequal
-variances; the interval on the same Welch-Satterthwaite df), that p adjusted by Holm-Bonferroni over the m tests
-of the compare, and a verdict from the adjusted p: better or worse when it is < 0.05 (accuracy up is better;
-loss, MAE and MSE down are better), else no detectable difference. For each test also the difference detected
-with 80% power at level 0.05 / m (Holm's strictest step) and the replicates per side that would detect the
-difference seen (chapter4/stats.py: power of the test as run, its df estimated from the samples).
+Each side is the R per-replicate values of a run (chapter4/replicates.py reads them). Per task and metric: mean
+and sd of A and B, the difference B - A with its 95% confidence interval, Welch's p (scipy.stats.ttest_ind,
+unequal variances; the interval on the same Welch-Satterthwaite df), that p adjusted by Holm-Bonferroni over the
+m tests of the compare, and a verdict from the adjusted p: better or worse when it is < 0.05 (accuracy up is
+better; loss, MAE and MSE down are better), else no detectable difference. For each test also the difference
+detected with 80% power at level 0.05 / m (Holm's strictest step) and the replicates per side that would detect
+the difference seen (chapter4/stats.py: power of the test as run, its df estimated from the samples).
 """
 import json
 import math

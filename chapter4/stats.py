@@ -67,7 +67,7 @@ def curves(histories, digits=6):
 
 ALPHA = 0.05
 POWER = 0.8
-GRID = 200                  # quantiles per sample variance in `power`: 200 x 200 points, +-0.0005 of the power
+GRID = 200          # quantiles per sample variance in `power`: its value within 0.0002 of a 2000 x 2000 grid
 
 
 def holm(pvalues):
@@ -98,7 +98,7 @@ def welch(sd_a, n_a, sd_b, n_b):
     return se, float(df)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=8)         # 0.6 MB each
 def se_grid(sd_a, n_a, sd_b, n_b):
     """What Welch's test estimates from normal samples with these sds and sizes: (sigma, the true se of the
     difference of means; se_hat and df, arrays over a grid of the two sample variances). The variances are
@@ -116,7 +116,7 @@ def se_grid(sd_a, n_a, sd_b, n_b):
     return math.sqrt(sd_a ** 2 / n_a + sd_b ** 2 / n_b), se_hat, df
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=16)        # 0.3 MB each: compare's 7 metrics and more
 def _thresholds(sd_a, n_a, sd_b, n_b, alpha):
     """(sigma, c * se_hat over `se_grid`): where the two-sided test at `alpha` starts rejecting."""
     from scipy.special import stdtrit
