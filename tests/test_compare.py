@@ -150,6 +150,24 @@ def test_one_constant_side_is_still_a_welch_test():
     assert row["verdict"] == "worse" and row["p"] == pytest.approx(result.pvalue)
 
 
+def test_power_columns_are_the_test_as_run_at_holms_strictest_level():
+    """Each row's detectable difference and replicates needed: chapter4/stats.py's power of Welch's test as run,
+    at level 0.05 / m for the m tests of the table (not 0.05: Holm's first step is the strictest)."""
+    from chapter4 import stats as ours
+    a = {"imdb": {"test.accuracy": [0.88, 0.885, 0.879, 0.89, 0.883], "test.loss": [0.29, 0.3, 0.28, 0.31, 0.295]},
+         "housing": {"test.mae": [2.6, 2.5, 2.7, 2.65, 2.55]}}
+    b = {"imdb": {"test.accuracy": [0.885, 0.889, 0.884, 0.893, 0.887], "test.loss": [0.3, 0.29, 0.3, 0.3, 0.31]},
+         "housing": {"test.mae": [2.4, 2.9, 2.7, 2.5, 2.6, 2.8]}}
+    table = compare.rows(a, b)
+    assert len(table) == 3
+    for row in table:
+        args = (row["sd_a"], row["n_a"], row["sd_b"], row["n_b"])
+        assert row["detectable"] == ours.detectable(*args, 0.05 / 3)
+        assert ours.power(row["detectable"], *args, 0.05 / 3) == pytest.approx(0.8, abs=1e-6)
+        assert ours.detectable(*args, 0.05 / 3) > ours.detectable(*args, 0.05)
+        assert row["replicates_needed"] == ours.replicates_needed(row["diff"], row["sd_a"], row["sd_b"], 0.05 / 3)
+
+
 def test_direction_from_the_metric_name():
     assert [compare.direction(m) for m in ("test.accuracy", "test.loss", "test.mae", "test.mse",
                                            "kfold.mean_mae", "test.ensemble_accuracy", "test.other")] \
