@@ -75,8 +75,9 @@ def pooled(studies):
     q, df = float(res.q), len(d) - 1
     out = {"diff": float(res.mean_effect_fe), "se": float(res.sd_eff_w_fe), "ci95": [float(x) for x in fixed],
            "q": q, "df": df, "p": float(res.test_homogeneity().pvalue), "i2": max(0.0, float(res.i2))}
-    if q <= df:     # DL's tau^2 = max(0, (Q - df) / c) is 0: random effects = fixed (statsmodels 0.15 does not
-        return out | {"random": {**{k: out[k] for k in ("diff", "se", "ci95")}, "tau2": 0.0}}   # clip it at 0)
+    if q <= df:         # DerSimonian-Laird's tau^2 = max(0, (Q - df) / c) is 0, so random effects = fixed effect
+        # (statsmodels 0.15 leaves (Q - df) / c negative here, which would weigh the studies wrongly)
+        return out | {"random": {**{k: out[k] for k in ("diff", "se", "ci95")}, "tau2": 0.0}}
     return out | {"random": {"diff": float(res.mean_effect_re), "se": float(res.sd_eff_w_re),
                              "ci95": [float(x) for x in random], "tau2": float(res.tau2)}}
 
