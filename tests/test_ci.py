@@ -3,6 +3,7 @@ with the oldest and newest supported Python, and installs with the README's own 
 lacks, the tests do without: a git identity (.ci/run hides this machine's)."""
 import os
 import re
+import sys
 
 import pytest
 import yaml
@@ -83,20 +84,26 @@ def test_tests_commit_on_a_machine_without_a_git_identity(tmp_path):
 
 
 def test_ci_runs_the_suite_with_an_empty_global_git_config():
-    """.ci/run points GIT_CONFIG_GLOBAL at an empty file and turns the system config off before the README's test
-    command, so a test that commits without an identity fails there, not only on a runner."""
+    """.ci/run points GIT_CONFIG_GLOBAL at an empty file, turns the system config off and gives an empty HOME (where
+    DVC's libgit2 and dulwich look) before the README's test command, so a test that commits without an identity
+    fails there, not only on a runner."""
     text = (ROOT / ".ci" / "run").read_text()
     test_line = next(i for i, line in enumerate(text.splitlines()) if line.startswith("python3 -m venv"))
     before = "\n".join(text.splitlines()[:test_line])
-    assert re.search(r'^GIT_CONFIG_GLOBAL="\$\(mktemp\)"$', before, re.M), before      # a new, empty file
-    assert re.search(r"^export GIT_CONFIG_GLOBAL GIT_CONFIG_NOSYSTEM=1$", before, re.M), before
+    assert re.search(r'^export HOME="\$bare/home" GIT_CONFIG_GLOBAL="\$bare/gitconfig" GIT_CONFIG_NOSYSTEM=1$',
+                     before, re.M), before
 
 
 @pytest.mark.skipif(os.name == "nt", reason=".ci/run is a bash script for Linux and macOS")
 def test_ci_runs_preamble_leaves_git_without_an_identity(tmp_path):
-    """.ci/run's lines before the test command, run for real: git then has no user.name, even on this machine."""
+    """.ci/run's lines before the test command, run for real: git has no user.name, even on a machine that has one,
+    and libgit2 (pygit2, as DVC uses it) finds no global config either."""
     text = (ROOT / ".ci" / "run").read_text().splitlines()
     test_line = next(i for i, line in enumerate(text) if line.startswith("python3 -m venv"))
-    script = "\n".join(text[:test_line] + ['git config user.name || echo "no identity"'])
-    proc = run(["bash", "-c", script], tmp_path, env={"DATASETS_MIRROR": str(tmp_path)})
-    assert proc.stdout.strip() == "no identity", proc.stdout
+    check = 'git config user.name || echo "git: none"; "$PYTHON" -c "$LIBGIT2"'
+    libgit2 = ("import pygit2\ntry:\n    config = pygit2.Config.get_global_config()\nexcept OSError:\n"
+               "    print('libgit2: none')\nelse:\n    print('libgit2:', [e.name for e in config if e.name.startswith('user.')])")
+    proc = run(["bash", "-c", "\n".join(text[:test_line] + [check])], tmp_path,
+               env={"DATASETS_MIRROR": str(tmp_path), "PYTHON": sys.executable, "LIBGIT2": libgit2})
+    assert proc.stdout.splitlines()[0] == "git: none", proc.stdout
+    assert proc.stdout.splitlines()[1] in ("libgit2: none", "libgit2: []"), proc.stdout
