@@ -72,9 +72,9 @@ def stage_env(project, bin_dir=None, log=LOG):
             "BENCH_STAGE_LOG": str(project / log), "DVC_NO_ANALYTICS": "1"}
 
 
-# `dvc exp run --queue` stashes the experiment with libgit2, which needs a git identity, and a fresh laptop or CI
-# runner has none: the bench's experiments are committed as this one (bench/run.py's commits too), unless the
-# environment sets its own GIT_AUTHOR_*/GIT_COMMITTER_*.
+# `dvc exp run --queue` stashes a workspace with changes with libgit2, which then needs a git identity, and a fresh
+# laptop or CI runner has none: the bench's experiments are committed as this one (bench/run.py's commits too),
+# unless the environment sets its own GIT_AUTHOR_*/GIT_COMMITTER_*.
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost",
                 "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
 
