@@ -107,3 +107,21 @@ def test_ci_runs_preamble_leaves_git_without_an_identity(tmp_path):
                env={"DATASETS_MIRROR": str(tmp_path), "PYTHON": sys.executable, "LIBGIT2": libgit2})
     assert proc.stdout.splitlines()[0] == "git: none", proc.stdout
     assert proc.stdout.splitlines()[1] in ("libgit2: none", "libgit2: []"), proc.stdout
+
+
+@pytest.mark.slow
+def test_dvc_queues_an_experiment_without_a_git_identity(tmp_path):
+    """`dvc exp run --queue` from a workspace with changes stashes it with libgit2, which reads no GIT_CONFIG_GLOBAL
+    but ~/.gitconfig: with `run`'s identity it queues on a machine with none; without, it fails as on a runner."""
+    env = no_git_config(tmp_path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text("x: 1\n")
+    (repo / "dvc.yaml").write_text("stages:\n  s:\n    cmd: python -c \"print(1)\"\n    params: [x]\n")
+    run("git init -q -b main && dvc init -q && git add -A && git commit -qm init", repo, env=env)
+    (repo / "params.yaml").write_text("x: 2\n")                                     # a change in the workspace
+    unset = {name: "" for name in GIT_IDENTITY}
+    proc = run("dvc exp run --queue -S x=3", repo, env={**env, **unset}, check=False)
+    assert proc.returncode != 0 and "must be configured" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    run("dvc exp run --queue -S x=3", repo, env=env)
+    assert "Queued" in run("dvc queue status", repo, env=env).stdout
