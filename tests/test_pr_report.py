@@ -192,8 +192,8 @@ def test_this_commit_is_not_stale_in_a_fresh_clone(tmp_path):
     endings as committed: DVC hashes a file's bytes."""
     sha = run("git rev-parse HEAD", ROOT).stdout.strip()
     dest = tmp_path / "clone"
-    run(f"git clone -q --no-checkout -c core.autocrlf=false {ROOT} {dest}", tmp_path)
-    run(f"git checkout -q {sha}", dest)
+    run(["git", "clone", "-q", "--no-checkout", "-c", "core.autocrlf=false", str(ROOT), str(dest)], tmp_path)
+    run(["git", "checkout", "-q", sha], dest)
     status = json.loads(run("dvc status --json", dest).stdout)
     assert status, "a fresh clone has no outputs: dvc status lists them"
     assert stale.findings(status) == {}, status
