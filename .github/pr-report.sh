@@ -46,11 +46,14 @@ else
   case $? in
     0) ;;
     1) status=1
-       printf '## Stale: this pull request'"'"'s dvc.lock is not what its params and code produce\n\n' >&3
-       printf 'Before the reproduction, `dvc status` listed (what changed: the stages it concerns):\n\n%s\n\n' "$stale" >&3
-       printf 'Its committed results are out of date: run `dvc repro` and commit dvc.lock and the results. The tables below compare the results reproduced here.\n\n' >&3 ;;
+       {
+         printf '## Stale: this pull request'"'"'s dvc.lock is not what its params and code produce\n\n'
+         printf 'Before the reproduction, `dvc status` listed (what changed: its stages):\n\n%s\n\n' "$stale"
+         printf 'Its committed results are out of date: run `dvc repro` and commit dvc.lock and the results. '
+         printf 'The tables below compare the results reproduced here.\n\n'
+       } >&3 ;;
     *) status=1
-       printf '## dvc.lock\n\n`dvc status --json` gave output .github/stale.py could not read: see the job log.\n\n' >&3 ;;
+       printf '## dvc.lock\n\n`dvc status --json` gave what .github/stale.py cannot read: see the job log.\n\n' >&3 ;;
   esac
 fi
 

@@ -102,7 +102,8 @@ def test_ci_runs_preamble_leaves_git_without_an_identity(tmp_path):
     test_line = next(i for i, line in enumerate(text) if line.startswith("python3 -m venv"))
     check = 'git config user.name || echo "git: none"; "$PYTHON" -c "$LIBGIT2"'
     libgit2 = ("import pygit2\ntry:\n    config = pygit2.Config.get_global_config()\nexcept OSError:\n"
-               "    print('libgit2: none')\nelse:\n    print('libgit2:', [e.name for e in config if e.name.startswith('user.')])")
+               "    print('libgit2: none')\nelse:\n"
+               "    print('libgit2:', [e.name for e in config if e.name.startswith('user.')])")
     proc = run(["bash", "-c", "\n".join(text[:test_line] + [check])], tmp_path,
                env={"DATASETS_MIRROR": str(tmp_path), "PYTHON": sys.executable, "LIBGIT2": libgit2})
     assert proc.stdout.splitlines()[0] == "git: none", proc.stdout

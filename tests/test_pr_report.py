@@ -159,7 +159,8 @@ FRESH_CLONE = {   # `dvc status --json` in a fresh clone with no DVC cache (CI):
 
 
 @pytest.mark.parametrize("entry, finding", [
-    ({"changed deps": {"params.yaml": {"reuters.epochs": "modified"}}}, "param `reuters.epochs` (params.yaml) modified"),
+    ({"changed deps": {"params.yaml": {"reuters.epochs": "modified"}}},
+     "param `reuters.epochs` (params.yaml) modified"),
     ({"changed deps": {"params.yaml": "modified"}}, "`params.yaml` modified"),        # a whole-file dep
     ({"changed deps": {"stages/evaluate.py": "modified"}}, "`stages/evaluate.py` modified"),
     ({"changed deps": {"chapter4/new.py": "deleted"}}, "`chapter4/new.py` deleted"),

@@ -62,7 +62,8 @@ def zizmor(path):
     """zizmor's findings of medium severity or above, offline, its own ignore comments and config not honoured
     (the justified comments are judged here): [(audit, severity, 1-based line, that line's text)]."""
     proc = subprocess.run([tool("zizmor"), "--offline", "--no-config", "--no-ignores", "--min-severity", "medium",
-                           "--format", "json", "--no-progress", "--no-exit-codes", str(path)], capture_output=True, text=True)
+                           "--format", "json", "--no-progress", "--no-exit-codes", str(path)],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr                       # (findings or not: only a failure is non-zero)
     lines = Path(path).read_text().splitlines()
     out = []
