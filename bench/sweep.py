@@ -72,8 +72,15 @@ def stage_env(project, bin_dir=None, log=LOG):
             "BENCH_STAGE_LOG": str(project / log), "DVC_NO_ANALYTICS": "1"}
 
 
+# `dvc exp run --queue` stashes a workspace with changes with libgit2, which then needs a git identity, and a fresh
+# laptop or CI runner has none: the bench's experiments are committed as this one (bench/run.py's commits too),
+# unless the environment sets its own GIT_AUTHOR_*/GIT_COMMITTER_*.
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost",
+                "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
+
+
 def dvc(args, cwd, env=None, check=True):
-    full = {**os.environ, **(env or {})}
+    full = {**GIT_IDENTITY, **os.environ, **(env or {})}
     full.pop("PYTHONPATH", None)
     proc = subprocess.run(["dvc", *args], cwd=cwd, env=full, capture_output=True, text=True)
     if check and proc.returncode != 0:
@@ -104,7 +111,7 @@ def run_queue(project, env, jobs=2, timeout=3600):
     before and after go to RUN (other work on the machine slows the sweep)."""
     start = time.perf_counter()
     RUN["load_before"] = [round(x, 2) for x in memory.load_average()]
-    full = {**os.environ, **(env or {})}
+    full = {**GIT_IDENTITY, **os.environ, **(env or {})}
     full.pop("PYTHONPATH", None)
     # the queue's daemon outlives `dvc queue start` and would hold a captured stdout open: no pipes to it
     subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], cwd=project, env=full, check=True,

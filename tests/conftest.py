@@ -70,10 +70,18 @@ def raw(mirror, tmp_path_factory):
     return out
 
 
+# A git identity for the commits tests make in their throwaway repos (git's own commits, and DVC's experiment
+# commits and queue stashes, which read the same variables): GitHub's runners and a fresh laptop have none
+# configured. `env` of `run` can override them.
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+                "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+
+
 def run(cmd, cwd, env=None, check=True):
-    """Run a command in `cwd` with the project's Python on PATH; returns the CompletedProcess."""
-    full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                "DVC_NO_ANALYTICS": "1", **(env or {})}
+    """Run a command in `cwd` with the project's Python on PATH and a git identity (GIT_IDENTITY); returns the
+    CompletedProcess."""
+    full_env = {**os.environ, **GIT_IDENTITY, "DVC_NO_ANALYTICS": "1",
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     full_env.pop("PYTHONPATH", None)              # `python -m stages.x` imports the copy in cwd
     if isinstance(cmd, str) and os.name == "nt":  # the tests' command lines are POSIX shell: Git's bash runs them
         cmd = [shutil.which("bash") or pytest.skip("a POSIX shell (Git's bash) is needed on Windows"), "-c", cmd]
@@ -114,8 +122,8 @@ def new_project(dest, params=SMALL):
         elif src.exists():
             shutil.copy(src, dest / name)
     set_params(dest, **params)
-    run("git init -q -b main && git config user.email t@example.com && git config user.name test"
-        " && dvc init -q && dvc config core.analytics false && git add -A && git commit -qm init", dest)
+    run("git init -q -b main && dvc init -q && dvc config core.analytics false && git add -A && git commit -qm init",
+        dest)
     return dest
 
 
