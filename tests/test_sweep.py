@@ -22,9 +22,8 @@ IDENTITY = {"GIT_AUTHOR_NAME": "runner", "GIT_AUTHOR_EMAIL": "runner@example.com
 
 
 def sweep_cli(args, cwd=ROOT, stdin=None, env=None):
-    full = {**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})}
-    full.pop("PYTHONPATH", None)
-    full.pop("GITHUB_STEP_SUMMARY", None)
+    full = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GITHUB_STEP_SUMMARY")}
+    full.update({"DVC_NO_ANALYTICS": "1", **(env or {})})
     if not (Path(cwd) / "stages").is_dir():          # a folder that is no project: the code from here
         full["PYTHONPATH"] = str(ROOT)
     return subprocess.run([sys.executable, "-m", "stages.sweep", *args], cwd=cwd, input=stdin, env=full,
@@ -192,7 +191,7 @@ def report(origin, folder, plan, summary=None):
 @pytest.mark.skipif(os.name == "nt", reason="kills a runner's process group with SIGKILL (POSIX)")
 def test_the_workflow_on_this_machine(clone, mirror, tmp_path):
     origin, store = tmp_path / "origin.git", tmp_path / "dvc-store"
-    run(f"git init -q --bare {origin} && git remote set-url origin {origin}"
+    run(f"git init -q --bare -b main {origin} && git remote set-url origin {origin}"
         f" && dvc remote add -d store {store} && git add .dvc/config && git commit -qm 'a DVC remote'"
         " && dvc push -q && git push -q origin HEAD:main", clone, env=IDENTITY)
     baseline = run("git rev-parse HEAD", clone).stdout.strip()
