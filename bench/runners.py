@@ -44,19 +44,22 @@ SMOKE = {"replicates": 2, "imdb.holdout_epochs": 1, "imdb.epochs": 1, "reuters.h
 TASKS = list(tasks.TASKS)
 
 
-def sh(cmd, cwd, env=None):
+def sh(*commands, cwd, env=None):
+    """Run each command (a list) in turn in `cwd`, the project's Python first on PATH; the last one's stdout."""
     full = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "DVC_NO_ANALYTICS": "1", **(env or {})}
     full.pop("PYTHONPATH", None)
-    proc = subprocess.run(cmd, cwd=cwd, env=full, shell=True, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    for args in commands:
+        proc = subprocess.run([str(a) for a in args], cwd=cwd, env=full, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n"
+                             f"{proc.stderr[-2000:]}")
     return proc.stdout
 
 
-def timed(cmd, cwd, env=None):
+def timed(*commands, cwd, env=None):
     start = time.perf_counter()
-    sh(cmd, cwd, env)
+    sh(*commands, cwd=cwd, env=env)
     return round(time.perf_counter() - start, 2)
 
 
@@ -74,10 +77,11 @@ def setup(work, smoke):
                 node = node[part]
             node[last] = value
         (seed / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    baseline_s = timed("dvc repro -q", seed)
-    sh(f"git init -q --bare -b main {origin} && git remote set-url origin {origin} && dvc remote add -d store {store}"
-       " && git add -A && git commit -qm 'baseline for the bench' && dvc push -q && git push -q origin HEAD:main",
-       seed, IDENTITY)
+    baseline_s = timed(["dvc", "repro", "-q"], cwd=seed)
+    sh(["git", "init", "-q", "--bare", "-b", "main", origin], ["git", "remote", "set-url", "origin", origin],
+       ["dvc", "remote", "add", "-d", "store", store], ["git", "add", "-A"],
+       ["git", "commit", "-qm", "baseline for the bench"], ["dvc", "push", "-q"],
+       ["git", "push", "-q", "origin", "HEAD:main"], cwd=seed, env=IDENTITY)
     return origin, baseline_s
 
 
@@ -87,9 +91,9 @@ IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
 
 def plan(origin, work, prefix):
     folder = work / f"plan-{prefix}"
-    sh(f"git clone -q {origin} {folder}", work)
-    overrides = " ".join(f"-S '{o}'" for o in GRID)
-    text = sh(f"python -m stages.sweep plan {overrides} --name {prefix}", folder)
+    sh(["git", "clone", "-q", origin, folder], cwd=work)
+    overrides = [a for o in GRID for a in ("-S", o)]
+    text = sh(["python", "-m", "stages.sweep", "plan", *overrides, "--name", prefix], cwd=folder)
     (work / f"{prefix}.json").write_text(text)
     return json.loads(text)["include"], work / f"{prefix}.json"
 
@@ -130,7 +134,8 @@ def lanes(origin, work, points, plan_file, runners, prefix):
 
 def queue_way(origin, work, points):
     folder = work / "queue"
-    sh(f"git clone -q {origin} {folder} && dvc pull -q", work)
+    sh(["git", "clone", "-q", origin, folder], cwd=work)
+    sh(["dvc", "pull", "-q"], cwd=folder)
     env = shim.stage_env(folder)
     for p in points:
         shim.dvc(["exp", "run", "--queue", "-n", p["name"], *[a for s in p["set"] for a in ("-S", s)]], folder, env)
@@ -139,7 +144,7 @@ def queue_way(origin, work, points):
     files = {}
     for p in points:
         rev = revs[p["name"]]["rev"]
-        files[p["index"]] = {"files": {t: sh(f"git show {rev}:data/metrics/{t}_replicates.json", folder)
+        files[p["index"]] = {"files": {t: sh(["git", "show", f"{rev}:data/metrics/{t}_replicates.json"], cwd=folder)
                                        for t in TASKS}}
     return round(wall, 1), files, statuses
 
@@ -147,8 +152,8 @@ def queue_way(origin, work, points):
 def fixed_cost(origin, work, mirror):
     """The parts of a runner's per-job fixed cost this machine can measure."""
     folder = work / "fixed"
-    clone_s = timed(f"git clone -q {origin} {folder}", work)
-    pull_s = timed("dvc pull -q", folder)
+    clone_s = timed(["git", "clone", "-q", origin, folder], cwd=work)
+    pull_s = timed(["dvc", "pull", "-q"], cwd=folder)
     data = work / "datasets"
     start = time.perf_counter()
     data.mkdir()
@@ -158,7 +163,7 @@ def fixed_cost(origin, work, mirror):
     data_s = round(time.perf_counter() - start, 2)
     venv_mb = sum(f.stat().st_size for f in Path(sys.prefix).rglob("*") if f.is_file()) / 2**20
     plan_start = time.perf_counter()
-    sh("python -m stages.sweep plan -S 'reuters.epochs=2,3'", folder)
+    sh(["python", "-m", "stages.sweep", "plan", "-S", "reuters.epochs=2,3"], cwd=folder)
     return {"clone_s": clone_s, "dvc_pull_s": pull_s, "datasets_s": data_s, "venv_mb": round(venv_mb),
             "plan_s": round(time.perf_counter() - plan_start, 2)}
 

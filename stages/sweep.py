@@ -18,10 +18,8 @@ range, a git remote that is not there) or a failed point: one line on stderr, no
 """
 import signal
 
-if __name__ == "__main__":
+if __name__ == "__main__":                          # Ctrl-C ends it quietly
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 import argparse
 import json
