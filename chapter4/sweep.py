@@ -15,11 +15,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 PREFIX = "sweep"
 PARAMS = "params.yaml"
+DVC = [sys.executable, "-m", "dvc"]          # the DVC of this Python, whatever PATH says
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,40}")
 
 
@@ -126,19 +128,26 @@ def read_plan(text, where="the plan"):
 # --- run ----------------------------------------------------------------------------------------------------
 
 def command(args, log):
-    """Run `args`, its output appended to `log`; (exit status, last non-empty line of its output)."""
+    """Run `args`, its output appended line by line to `log` as it comes; (exit status, its last non-empty
+    output line)."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    last = ""
     with open(log, "a", encoding="utf-8") as out:
         out.write(f"$ {' '.join(args)}\n")
         out.flush()
-        proc = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    lines = [ln.strip() for ln in Path(log).read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    return proc.returncode, lines[-1] if lines else ""
+        with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              env=env, text=True, encoding="utf-8", errors="replace") as proc:
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                last = line.strip() or last
+    return proc.returncode, last
 
 
 def dvc_remote():
     """The default DVC remote's name, or None."""
-    proc = subprocess.run(["dvc", "remote", "default"], capture_output=True, text=True,
+    proc = subprocess.run(DVC + ["remote", "default"], capture_output=True, text=True,
                           env={**os.environ, "DVC_NO_ANALYTICS": "1"})
     name = proc.stdout.strip()
     return name if proc.returncode == 0 and name and " " not in name else None
@@ -160,17 +169,16 @@ def run_point(points, index, push=None, log_dir=Path(".dvc/tmp")):
     name, sets = point["name"], point["set"]
     if push:
         check_git_remote(push)
-    Path(log_dir).mkdir(parents=True, exist_ok=True)
     log = Path(log_dir) / f"sweep-{name}.log"
-    log.write_text("")
+    log.unlink(missing_ok=True)
     where = f"sweep: point {index} ({name}: {' '.join(sets)})"
     steps = []
     remote = dvc_remote()
     if remote:                                   # what the remote holds is not recomputed
-        steps.append(("dvc pull", ["dvc", "pull", "--allow-missing"]))
-    steps.append(("dvc exp run", ["dvc", "exp", "run", "-f", "-n", name] + [a for s in sets for a in ("-S", s)]))
+        steps.append(("dvc pull", DVC + ["pull", "--allow-missing"]))
+    steps.append(("dvc exp run", DVC + ["exp", "run", "-f", "-n", name] + [a for s in sets for a in ("-S", s)]))
     if push:                                     # only after the run succeeded: a killed job pushes nothing
-        steps.append(("dvc exp push", ["dvc", "exp", "push", "-f"] + ([] if remote else ["--no-cache"])
+        steps.append(("dvc exp push", DVC + ["exp", "push", "-f"] + ([] if remote else ["--no-cache"])
                       + [push, name]))
     for label, args in steps:
         status, last = command(args, log)

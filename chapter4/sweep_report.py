@@ -18,7 +18,7 @@ import subprocess
 import warnings
 
 from chapter4 import tasks
-from chapter4.sweep import SweepError, check_git_remote
+from chapter4.sweep import DVC, SweepError, check_git_remote
 
 ALPHA = 0.05
 LOWER_IS_BETTER = ("loss", "mae", "mse")
@@ -29,7 +29,7 @@ METHOD = ("Welch's t-test (two-sided, unequal variances) of each point's replica
 
 
 def dvc(*args):
-    proc = subprocess.run(["dvc", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    proc = subprocess.run([*DVC, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           env={**os.environ, "DVC_NO_ANALYTICS": "1"})
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
