@@ -111,7 +111,7 @@ def lanes(origin, work, points, plan_file, runners, prefix):
               "    t = time.perf_counter()\n"
               f"    subprocess.run(['git', 'clone', '-q', {str(origin)!r}, folder], check=True)\n"
               f"    subprocess.run([sys.executable, '-m', 'stages.sweep', 'run', {str(plan_file)!r}, str(i),"
-              " '--push', 'origin'], cwd=folder, check=True)\n"
+              " '--push', 'origin'], cwd=folder, check=True, stdout=sys.stderr)\n"
               "    out[i] = round(time.perf_counter() - t, 2)\n"
               "print(json.dumps(out))\n")
     jobs = [[(p["index"], str(work / f"{prefix}-{p['index']}")) for p in points[lane::runners]]
@@ -168,10 +168,13 @@ def fixed_cost(origin, work, mirror):
             "plan_s": round(time.perf_counter() - plan_start, 2)}
 
 
-def model(fixed, install_mb_s, variations, runners=(1, 2, 4, 7, 14)):
-    """Wall time of the book's 14 variations (5 replicates) against runners: plan job, then the points dealt
-    in matrix order to the first free runner (each job: fixed cost + the point's stage time), then the report."""
-    job_fixed = (fixed["clone_s"] + fixed["venv_mb"] / install_mb_s + fixed["datasets_s"] + fixed["dvc_pull_s"])
+def model(fixed, install_mb_s, start_s, variations, runners=(1, 2, 4, 7, 14)):
+    """Wall time of the book's 14 variations (5 replicates) against runners: the plan job, then the points dealt
+    in matrix order to the first free runner (each job: its fixed cost + the point's stage time), then the
+    report job (taken as long as the plan job: no training)."""
+    install_s = fixed["venv_mb"] / install_mb_s
+    job_fixed = start_s + fixed["clone_s"] + install_s + fixed["datasets_s"] + fixed["dvc_pull_s"]
+    plan_job = start_s + fixed["clone_s"] + install_s + fixed["plan_s"]
     points = list(variations.values())
     out = {}
     for r in runners:
@@ -179,9 +182,9 @@ def model(fixed, install_mb_s, variations, runners=(1, 2, 4, 7, 14)):
         for t in points:
             i = free.index(min(free))
             free[i] += job_fixed + t
-        plan_job = fixed["clone_s"] + fixed["venv_mb"] / install_mb_s + fixed["plan_s"]
-        out[r] = round(plan_job + max(free) + plan_job, 1)          # report job ~ plan job (no training)
-    return {"job_fixed_s": round(job_fixed, 1), "wall_s_by_runners": out}
+        out[r] = round(plan_job + max(free) + plan_job, 1)
+    return {"job_fixed_s": round(job_fixed, 1), "install_s": round(install_s, 1), "plan_job_s": round(plan_job, 1),
+            "points_s": round(sum(points), 1), "wall_s_by_runners": out}
 
 
 def main():
@@ -190,6 +193,8 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "bench" / "runners.json"))
     ap.add_argument("--install-mb-s", type=float, default=100.0,
                     help="assumed restore speed of the installed packages from the pip cache (MB/s)")
+    ap.add_argument("--job-start-s", type=float, default=20.0,
+                    help="assumed seconds from a job's start to its first step (runner assignment, VM set-up)")
     args = ap.parse_args()
     mirror = os.environ.get("DATASETS_MIRROR")
     if not mirror:
@@ -213,7 +218,8 @@ def main():
                                "one runner": {i: one[i]["wall_s"] for i in one}},
               "identical_replicate_files": identical, "fixed_cost": fixed, "install_mb_s_assumed": args.install_mb_s,
               "book_variations_point_s": variations,
-              "model": model(fixed, args.install_mb_s, variations), "load": shim.RUN}
+              "job_start_s_assumed": args.job_start_s,
+              "model": model(fixed, args.install_mb_s, args.job_start_s, variations), "load": shim.RUN}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: result[k] for k in ("wall_s", "identical_replicate_files", "fixed_cost", "model")},
                      indent=1))

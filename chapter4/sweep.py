@@ -153,6 +153,12 @@ def dvc_remote():
     return name if proc.returncode == 0 and name and " " not in name else None
 
 
+def local_experiment(name):
+    """Whether this repository holds an experiment called `name` (a ref refs/exps/.../<name>)."""
+    proc = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], capture_output=True, text=True)
+    return any(ref.rsplit("/", 1)[-1] == name for ref in proc.stdout.split())
+
+
 def check_git_remote(remote):
     proc = subprocess.run(["git", "ls-remote", "--heads", remote], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
@@ -176,7 +182,9 @@ def run_point(points, index, push=None, log_dir=Path(".dvc/tmp")):
     remote = dvc_remote()
     if remote:                                   # what the remote holds is not recomputed
         steps.append(("dvc pull", DVC + ["pull", "--allow-missing"]))
-    steps.append(("dvc exp run", DVC + ["exp", "run", "-f", "-n", name] + [a for s in sets for a in ("-S", s)]))
+    if local_experiment(name):                   # run here before: replaced (`exp run -f` would re-run every stage)
+        steps.append(("dvc exp remove", DVC + ["exp", "remove", name]))
+    steps.append(("dvc exp run", DVC + ["exp", "run", "-n", name] + [a for s in sets for a in ("-S", s)]))
     if push:                                     # only after the run succeeded: a killed job pushes nothing
         steps.append(("dvc exp push", DVC + ["exp", "push", "-f"] + ([] if remote else ["--no-cache"])
                       + [push, name]))

@@ -6,8 +6,8 @@ from: `dvc exp list` lists the experiments of that commit) with the Welch-Satter
 p of Welch's t-test (scipy.stats.ttest_ind, unequal variances), and that p adjusted over every test of the
 sweep by Benjamini-Hochberg (scipy.stats.false_discovery_control). A sweep makes dozens of tests to find the
 few points worth a closer look: controlling the expected share of false findings among those reported (FDR)
-keeps the power to find them, where Holm's family-wise control (stages.compare, a handful of metrics and a
-decision) would at this size find almost nothing. A task whose values equal the baseline's bit for bit (a
+keeps the power to find them, where Holm's family-wise control (right for stages.compare: a handful of metrics
+and one decision) needs ever larger effects as the tests grow (the smallest p is held to 0.05 / m). A task whose values equal the baseline's bit for bit (a
 point that changes no param it reads) has no row. Points planned but not found are listed as missing.
 """
 import json
@@ -24,8 +24,9 @@ ALPHA = 0.05
 LOWER_IS_BETTER = ("loss", "mae", "mse")
 METHOD = ("Welch's t-test (two-sided, unequal variances) of each point's replicates against the baseline's, "
           "95% CI of the difference (Welch-Satterthwaite df); p adjusted by Benjamini-Hochberg over all the "
-          "sweep's tests (false discovery rate 5%: a sweep screens many points, Holm's family-wise control "
-          "would leave it almost no power); tasks a point leaves bit-identical have no row")
+          "sweep's tests (false discovery rate 5%: a sweep screens dozens of tests for the few worth a closer "
+          "look; Holm's family-wise control, stages.compare's, loses power as the tests grow); tasks a point "
+          "leaves bit-identical have no row")
 
 
 def dvc(*args):

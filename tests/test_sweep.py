@@ -211,6 +211,8 @@ def test_the_workflow_on_this_machine(clone, mirror, tmp_path):
         assert proc.returncode == 0, err
         assert "pushed to origin" in out
     runners[2].wait()
+    ran = (tmp_path / "runner0" / ".dvc" / "tmp" / f"sweep-{names[0]}.log").read_text()
+    assert "Running stage 'train@housing'" in ran and "Running stage 'train@reuters'" not in ran   # pulled, not redone
     refs = run(f"git ls-remote {origin}", tmp_path).stdout
     assert names[0] in refs and names[1] in refs and names[2] not in refs
 
