@@ -241,3 +241,26 @@ def test_the_workflow_on_this_machine(clone, mirror, tmp_path):
     second = report(origin, tmp_path / "collector", plan)
     assert second["missing"] == [] and all(p["present"] for p in second["points"])
     assert second["points"][2]["params"] == {"housing.epochs": 5}
+
+
+# --- bench/README.md's sweep figures come from bench/runners_smoke.json ---------------------------------------------
+
+def test_the_runner_model_table_is_bench_runners_json():
+    """The model rows of bench/README.md ("A sweep on many runners") print the recorded run's model, and the
+    model recomputed from the recorded inputs gives the same numbers (bench/runners.py's `model`)."""
+    import re
+    sys.path.insert(0, str(ROOT / "bench"))
+    import runners
+    recorded = json.loads((ROOT / "bench" / "runners_smoke.json").read_text())
+    again = runners.model(recorded["fixed_cost"], recorded["install_mb_s_assumed"], recorded["job_start_s_assumed"],
+                          recorded["book_variations_point_s"], recorded["recompute_s_assumed"])
+    assert json.loads(json.dumps(again)) == recorded["model"]
+    text = (ROOT / "bench" / "README.md").read_text()
+    section = text[text.index("## A sweep on many runners"):]
+    for label, key in (("with a DVC remote", "wall_s_by_runners"), ("without one", "wall_s_by_runners_without_dvc_remote")):
+        [row] = [line for line in section.splitlines() if line.startswith(f"| {label}")]
+        printed = [float(x) for x in re.findall(r"([\d.]+) min", row)]
+        assert printed == [round(v / 60, 1) for v in recorded["model"][key].values()], row
+    for way, seconds in recorded["wall_s"].items():
+        assert f"| {seconds} s |" in section, way
+    assert recorded["identical_replicate_files"] is True
