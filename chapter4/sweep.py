@@ -128,11 +128,11 @@ def read_plan(text, where="the plan"):
 # --- run ----------------------------------------------------------------------------------------------------
 
 def command(args, log):
-    """Run `args`, its output appended line by line to `log` as it comes; (exit status, its last non-empty
-    output line)."""
+    """Run `args`, its output appended line by line to `log` as it comes; (exit status, what went wrong in one
+    line: DVC's last error, after the line the failing stage printed before it)."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     Path(log).parent.mkdir(parents=True, exist_ok=True)
-    last = ""
+    tail = []
     with open(log, "a", encoding="utf-8") as out:
         out.write(f"$ {' '.join(args)}\n")
         out.flush()
@@ -141,8 +141,16 @@ def command(args, log):
             for line in proc.stdout:
                 out.write(line)
                 out.flush()
-                last = line.strip() or last
-    return proc.returncode, last
+                if line.strip():
+                    tail = (tail + [line.strip()])[-20:]
+    errors = [i for i, line in enumerate(tail) if line.startswith("ERROR:")]
+    if not errors:
+        return proc.returncode, tail[-1] if tail else ""
+    i = errors[-1]
+    before = tail[i - 1] if i > 0 else ""
+    if before and not before.startswith(("$ ", "> ", "Running stage", "ERROR:")):    # the stage's own message
+        return proc.returncode, f"{before} ({tail[i]})"
+    return proc.returncode, tail[i]
 
 
 def dvc_remote():

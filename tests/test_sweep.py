@@ -235,6 +235,13 @@ def test_the_workflow_on_this_machine(clone, mirror, tmp_path):
     [row] = [r for r in first["rows"] if r["name"] == names[0] and r["metric"] == "test.mae"]
     assert row["mean"] == pytest.approx(sum(values["test.mae"]) / len(values["test.mae"]))
 
+    # a point that fails (a value the plan's check would have refused, written by hand): one line, nothing pushed
+    bad = {"include": [{"index": 0, "name": "sweep-bad", "set": ["housing.epochs=0"]}]}
+    proc = sweep_cli(["run", "-", "0", "--push", "origin"], cwd=tmp_path / "runner0", stdin=json.dumps(bad),
+                     env=IDENTITY)
+    one_line_error(proc, "point 0 (sweep-bad: housing.epochs=0): dvc exp run failed", "housing.epochs")
+    assert "sweep-bad" not in run(f"git ls-remote {origin}", tmp_path).stdout
+
     rerun = start_runner(origin, tmp_path / "runner2-again", plan, 2, mirror)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
