@@ -67,7 +67,11 @@ def lookup(fs, keys):
 
 
 def welch(a, b):
-    """Point b against baseline a: mean ± sd of b, b - a, its 95% CI and p (None where no test is possible)."""
+    """Point b against baseline a: mean ± sd of b, b - a, its 95% CI and p (None where no test is possible;
+    everything None where a value is not finite: a run that diverged)."""
+    if not all(math.isfinite(v) for v in a + b):
+        return {"n": len(b), "mean": None, "sd": None, "n_baseline": len(a), "baseline": None, "diff": None,
+                "ci95_low": None, "ci95_high": None, "p": None, "p_bh": None}
     row = {"n": len(b), "mean": statistics.fmean(b), "sd": statistics.stdev(b) if len(b) > 1 else None,
            "n_baseline": len(a), "baseline": statistics.fmean(a), "diff": statistics.fmean(b) - statistics.fmean(a),
            "ci95_low": None, "ci95_high": None, "p": None, "p_bh": None}
@@ -131,7 +135,7 @@ def best(rows):
     for task, spec in tasks.TASKS.items():
         metric = f"test.{spec.metric}"
         sign = -1 if metric.endswith(LOWER_IS_BETTER) else 1
-        candidates = [r for r in rows if r["task"] == task and r["metric"] == metric]
+        candidates = [r for r in rows if r["task"] == task and r["metric"] == metric and r["mean"] is not None]
         if candidates:
             top = max(candidates, key=lambda r: sign * r["mean"])
             beats = top["p_bh"] is not None and top["p_bh"] < ALPHA and sign * top["diff"] > 0

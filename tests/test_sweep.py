@@ -271,3 +271,22 @@ def test_the_runner_model_table_is_bench_runners_json():
     for way, seconds in recorded["wall_s"].items():
         assert f"| {seconds} s |" in section, way
     assert recorded["identical_replicate_files"] is True
+
+
+def test_best_point_follows_each_metrics_direction_and_a_diverged_run_has_no_numbers():
+    from chapter4 import sweep_report
+    base = {"test.mae": [2.6, 2.7, 2.65], "test.accuracy": [0.78, 0.785, 0.79]}
+    rows = []
+    for name, task, metric, values in [("low-mae", "housing", "test.mae", [2.4, 2.45, 2.42]),
+                                       ("high-mae", "housing", "test.mae", [2.9, 2.95, 2.92]),
+                                       ("high-acc", "reuters", "test.accuracy", [0.80, 0.805, 0.81]),
+                                       ("low-acc", "reuters", "test.accuracy", [0.70, 0.71, 0.705]),
+                                       ("diverged", "reuters", "test.accuracy", [float("nan"), 0.9, 0.9])]:
+        rows.append({"name": name, "task": task, "metric": metric, **sweep_report.welch(base[metric], values)})
+    for row in rows:
+        row["p_bh"] = row["p"]
+    best = sweep_report.best(rows)
+    assert best["housing"]["name"] == "low-mae" and best["housing"]["diff"] < 0
+    assert best["reuters"]["name"] == "high-acc" and best["reuters"]["diff"] > 0
+    assert rows[-1]["mean"] is None and rows[-1]["p"] is None
+    json.loads(sweep_report.render_json({"rows": rows}))                       # strict JSON: no NaN
