@@ -24,7 +24,7 @@ def replicates_path(task):
 def reader(rev, scm, root):
     """(label, commit, read): read(path) -> bytes, or None when the file is not there at `rev`."""
     if rev == WORKSPACE:
-        return WORKSPACE, None, lambda path: _read_file(root / path)
+        return WORKSPACE, None, lambda path: read_file(root / path)
     if scm is None:
         raise CompareError(f"compare: {Path.cwd()} is not inside a git repository, so {rev!r} means nothing", 2)
     from dvc.scm import RevError, resolve_rev    # DVC's own resolution: commits, branches, tags, experiments
@@ -34,10 +34,10 @@ def reader(rev, scm, root):
         raise CompareError(f"compare: unknown revision {rev!r} (not a commit, branch, tag or experiment)", 2) \
             from None
     fs = scm.get_fs(commit)
-    return rev, commit, lambda path: _read_file(path, fs.open)
+    return rev, commit, lambda path: read_file(path, fs.open)
 
 
-def _read_file(path, opener=open):
+def read_file(path, opener=open):
     try:
         with opener(path, "rb") as f:
             return f.read()

@@ -11,17 +11,13 @@ and one decision) needs ever larger effects as the tests grow (the smallest p is
 point that changes no param it reads) has no row. Points planned but not found are listed as missing.
 """
 import json
-import math
 import os
-import statistics
 import subprocess
-import warnings
 
-from chapter4 import tasks
+from chapter4 import comparison, replicates, tasks
 from chapter4.sweep import DVC, SweepError, check_git_remote
 
 ALPHA = 0.05
-LOWER_IS_BETTER = ("loss", "mae", "mse")
 METHOD = ("Welch's t-test (two-sided, unequal variances) of each point's replicates against the baseline's, "
           "95% CI of the difference (Welch-Satterthwaite df); p adjusted by Benjamini-Hochberg over all the "
           "sweep's tests (false discovery rate 5%: a sweep screens dozens of tests for the few worth a closer "
@@ -38,18 +34,12 @@ def dvc(*args):
     return proc.stdout
 
 
-def replicates(fs):
-    """{task: {metric: [values]}} from data/metrics/<task>_replicates.json in a git tree (absent: no task).
-    (What stages/compare.py's `load` reads; to be imported from the library once compare's readers move.)"""
-    found = {}
-    for task in tasks.TASKS:
-        try:
-            with fs.open(f"data/metrics/{task}_replicates.json", "rb") as f:
-                doc = json.loads(f.read())
-        except FileNotFoundError:
-            continue
-        found[task] = {k: [float(x) for x in v] for k, v in doc.items() if k != "seeds" and isinstance(v, list)}
-    return found
+def values_at(fs, label):
+    """{task: {metric: [values]}} of a git tree: what stages.compare reads (chapter4/replicates.py)."""
+    try:
+        return replicates.load(label, lambda path: replicates.read_file(path, fs.open))
+    except replicates.CompareError as e:
+        raise SweepError(f"sweep: {e}".replace("sweep: compare: ", "sweep: ")) from None
 
 
 def lookup(fs, keys):
@@ -67,23 +57,11 @@ def lookup(fs, keys):
 
 
 def welch(a, b):
-    """Point b against baseline a: mean ± sd of b, b - a, its 95% CI and p (None where no test is possible;
-    everything None where a value is not finite: a run that diverged)."""
-    if not all(math.isfinite(v) for v in a + b):
-        return {"n": len(b), "mean": None, "sd": None, "n_baseline": len(a), "baseline": None, "diff": None,
-                "ci95_low": None, "ci95_high": None, "p": None, "p_bh": None}
-    row = {"n": len(b), "mean": statistics.fmean(b), "sd": statistics.stdev(b) if len(b) > 1 else None,
-           "n_baseline": len(a), "baseline": statistics.fmean(a), "diff": statistics.fmean(b) - statistics.fmean(a),
-           "ci95_low": None, "ci95_high": None, "p": None, "p_bh": None}
-    if min(len(a), len(b)) >= 2 and not (min(a) == max(a) and min(b) == max(b)):
-        from scipy import stats
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = stats.ttest_ind(b, a, equal_var=False)
-            ci = result.confidence_interval(0.95)
-        if all(math.isfinite(x) for x in (result.pvalue, ci.low, ci.high)):
-            row.update(p=float(result.pvalue), ci95_low=float(ci.low), ci95_high=float(ci.high))
-    return row
+    """Point b against baseline a: Welch's test as stages.compare runs it (chapter4/comparison.py), its row as the
+    report shows it (mean ± sd of b, b - a, its 95% CI, p; None where no test is possible)."""
+    r = comparison.welch(a, b)
+    return {"n": r["n_b"], "mean": r["mean_b"], "sd": r["sd_b"], "n_baseline": r["n_a"], "baseline": r["mean_a"],
+            "diff": r["diff"], "ci95_low": r["ci95_low"], "ci95_high": r["ci95_high"], "p": r["p"], "p_bh": None}
 
 
 def collect(points, remote=None):
@@ -99,7 +77,7 @@ def collect(points, remote=None):
     scm = SCM(".")
     try:
         baseline = scm.get_rev()
-        base = replicates(scm.get_fs(baseline))
+        base = values_at(scm.get_fs(baseline), "baseline")
         listed, rows = [], []
         for point in points:
             entry = {"index": point.get("index"), "name": point["name"], "set": point["set"], "present": False}
@@ -110,7 +88,7 @@ def collect(points, remote=None):
             fs = scm.get_fs(commit)
             keys = [s.split("=", 1)[0].lstrip("+~") for s in point["set"]]
             entry.update(present=True, commit=commit, params=lookup(fs, keys))
-            for task, metrics in replicates(fs).items():
+            for task, metrics in values_at(fs, point["name"]).items():
                 if metrics == base.get(task):
                     continue
                 for metric, values in metrics.items():
@@ -134,7 +112,7 @@ def best(rows):
     out = {}
     for task, spec in tasks.TASKS.items():
         metric = f"test.{spec.metric}"
-        sign = -1 if metric.endswith(LOWER_IS_BETTER) else 1
+        sign = comparison.direction(metric)
         candidates = [r for r in rows if r["task"] == task and r["metric"] == metric and r["mean"] is not None]
         if candidates:
             top = max(candidates, key=lambda r: sign * r["mean"])
