@@ -3,8 +3,9 @@
 `of(spec, p, inputs)` is the network of a task: the hidden `Dense` layers of params (units, activation), the
 head from the Task (`spec.outputs` units, `spec.output_activation`), the loss, optimizer and learning rate of
 params and the Task's metric. Each executor is derived from it, layer by layer:
-- `chapter4/model.py` (TensorFlow) builds the Keras model saved for users from `Layer.keras()`, and trains K
-  runs side by side through `Layer.stacked()`, with Keras's activations, losses and metrics by name;
+- chapter4/model.py (TensorFlow) builds the Keras model saved for users from `Layer.keras()`, and
+  chapter4/training.py trains K runs side by side through `Layer.stacked()`, with Keras's activations, losses
+  and metrics by name;
 - `chapter4/inference.py` (numpy) runs `Layer.numpy()` with the numpy activations below, on the weights `save`
   wrote.
 A layer kind is one class here (its Keras layer, its stacked TensorFlow call, its numpy call, the names of its
@@ -30,18 +31,26 @@ def _softmax(z):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-# Keras's activations by their Keras names, in numpy (the TensorFlow executors use Keras's own by name).
+# The names the network is made of, each said once here: the params check reads its allowed values from them
+# (chapter4/params.py), and every executor looks them up by these Keras names.
+# Keras's activations, in numpy (the TensorFlow executors use Keras's own by name); softmax only for a head.
 ACTIVATIONS = {
-    "linear": lambda z: z,
     "relu": lambda z: np.maximum(z, 0),
     "tanh": np.tanh,
     "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-    "softmax": _softmax,
     "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
     "selu": lambda z: 1.0507009873554805 * np.where(z > 0, z, 1.6732632423543772 * np.expm1(np.minimum(z, 0))),
-    "softplus": lambda z: np.logaddexp(z, 0),
     "swish": lambda z: z / (1 + np.exp(-z)),
+    "softplus": lambda z: np.logaddexp(z, 0),
+    "linear": lambda z: z,
+    "softmax": _softmax,
 }
+HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "softmax")    # the `activation` param
+# Keras's optimizers by name (the `optimizer` param); rmsprop, the book's, runs fused (chapter4/optimizers.py).
+OPTIMIZERS = ("rmsprop", "adam", "sgd", "adamw", "nadam", "adagrad")
+# Keras's losses by name, in numpy below (`loss`); each Task allows those that fit its head (chapter4/tasks.py).
+LOSSES = ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "mse", "mae", "huber")
+METRICS = ("accuracy", "mae")          # the Tasks' metrics, in numpy below (`metric`)
 
 
 @dataclasses.dataclass(frozen=True)
