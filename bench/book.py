@@ -96,13 +96,11 @@ def main():
     y_test = keras.utils.to_categorical(test_labels)
     section("reuters_encode")
 
-
     def reuters_model():
         model = keras.Sequential([layers.Dense(64, activation="relu"), layers.Dense(64, activation="relu"),
                                   layers.Dense(46, activation="softmax")])
         model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
         return model
-
 
     model = reuters_model()
     x_val, partial_x_train = x_train[:1000], x_train[1000:]
@@ -128,17 +126,14 @@ def main():
     test_data -= mean
     test_data /= std
 
-
     def build_model():
         model = keras.Sequential([layers.Dense(64, activation="relu"), layers.Dense(64, activation="relu"),
                                   layers.Dense(1)])
         model.compile(optimizer="rmsprop", loss="mse", metrics=["mae"])
         return model
 
-
     k = 4
     num_val_samples = len(train_data) // k
-
 
     def folds():
         for i in range(k):
@@ -146,7 +141,6 @@ def main():
             yield (train_data[val], train_targets[val],
                    np.concatenate([train_data[:i * num_val_samples], train_data[(i + 1) * num_val_samples:]]),
                    np.concatenate([train_targets[:i * num_val_samples], train_targets[(i + 1) * num_val_samples:]]))
-
 
     all_scores = []
     for val_data, val_targets, partial_train_data, partial_train_targets in folds():

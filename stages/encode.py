@@ -3,8 +3,8 @@
     python -m stages.encode <task>     reads data/raw/<task>/, writes data/encoded/<task>/
 
 IMDB / Reuters: `train.npz` and `test.npz` hold the multi-hot rows as CSR (`indptr`, `indices`: the distinct
-word ids of each sample, sorted) plus integer labels `y`; `chapter4.multihot.multi_hot` turns them back into the book's
-`vectorize_sequences` matrix bit for bit. Housing: the features normalized with the training mean/std
+word ids of each sample, sorted) plus integer labels `y` (chapter4/multihot.py; its `multi_hot` turns them back
+into the book's `vectorize_sequences` matrix bit for bit). Housing: the features normalized with the training mean/std
 (`train.npz`, `test.npz`) and those statistics (`stats.json`).
 """
 import sys

@@ -21,6 +21,7 @@ import numpy as np
 from chapter4 import datasets, inference, io, tasks
 from chapter4.rawinput import decode_line, parse, predict_rows, read_lines
 
+
 def cli(task, lines, out=None, err=None):
     """Answer raw input lines (bytes, as read from a file): one JSON line per good line, in order, and one
     `predict: line N: <reason>` on stderr per bad one. Returns 1 if some line was bad, else 0."""
