@@ -9,6 +9,7 @@ line too: `params.yaml: reuters.epoch is not a known key (did you mean reuters.e
 """
 import difflib
 import functools
+import types
 from pathlib import Path
 
 from chapter4 import network, tasks, yamlfile
@@ -115,18 +116,21 @@ def declared(stage, task, dvc_yaml="dvc.yaml"):
 def resolved(dvc_yaml="dvc.yaml"):
     """{stage: its params keys} for every stage of dvc.yaml as DVC itself resolves it ('params', 'train@imdb',
     ...: `foreach` expanded, `${item.epochs}` interpolated) by its parser, dvc.parsing.DataResolver: the same
-    names and keys `dvc repro` tracks. A key is listed once, in its first place."""
+    names and keys `dvc repro` tracks (tests/test_params.py compares them with DVC's index). A key is listed once.
+    The parser reads only two things of a repository, its file system and its `parsing` config (which shapes
+    how a `cmd` is rendered, not params): it gets the local one and the default, not a `dvc.repo.Repo`, whose
+    import and set-up cost about 1 s more in every stage (docs/design.md, "Params")."""
     from dvc.exceptions import DvcException
+    from dvc.fs import LocalFileSystem
     from dvc.parsing import DataResolver
-    from dvc.repo import Repo
 
     path = Path(dvc_yaml).resolve()
+    project = types.SimpleNamespace(fs=LocalFileSystem(), config={})
     try:
-        with Repo(str(path.parent), uninitialized=True) as repo:
-            resolver = DataResolver(repo, str(path.parent), yamlfile.read(path))
-            stages = {}
-            for name in resolver.get_keys():
-                stages.update(resolver.resolve_one(name))
+        resolver = DataResolver(project, str(path.parent), yamlfile.read(path))
+        stages = {}
+        for name in resolver.get_keys():
+            stages.update(resolver.resolve_one(name))
     except DvcException as e:
         raise SystemExit(f"{dvc_yaml}: {e}") from None
     return {name: list(dict.fromkeys(k for k in body.get("params", []) if isinstance(k, str)))
