@@ -6,12 +6,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from chapter4 import fetch as fetching
-from stages import download
 from tests.conftest import ROOT
 
 NAME = "boston_housing.npz"
