@@ -4,7 +4,7 @@
                                                      [--project DIR] [--out bench/calibration.json]
 
 What it trains: for each task, `--replicates` replicates of the committed params (seeds 42 + 1000 r, r = 0, 1,
-...), stacked as the pipeline stacks them (chapter4.model.fit with `--chunk` replicates side by side, one process
+...), stacked as the pipeline stacks them (chapter4.training.fit with `--chunk` replicates side by side, one process
 per task), scored as evaluate@ scores them (saved models, numpy inference, values rounded as stored). Housing's
 `kfold.mean_mae` comes from validate@'s K-fold runs trained for `kfold_table_epoch` (100) epochs instead of
 `kfold_epochs` (500): the value read at epoch 100 is the same (later epochs do not change earlier ones; a

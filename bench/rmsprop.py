@@ -5,7 +5,7 @@
 For Reuters and IMDB (params.yaml's network, 5 replicates side by side, one fixed shuffled pass), times one
 compiled training epoch with each update, the options interleaved round by round (the machine is shared), and
 prints each option's median and range in seconds, and its ratio to `fused` with a paired test:
-  fused      TF's fused ResourceApplyRMSProp on velocity variables of our own (chapter4/model.py's FusedRMSprop)
+  fused      TF's fused ResourceApplyRMSProp on velocity variables of our own (chapter4/optimizers.py's FusedRMSprop)
   keras      Keras's own RMSprop.apply (ten elementwise passes) on the same variables
   xla        the plain RMSprop ops in one tf.function(jit_compile=True) called at every step
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chapter4 import network, params, stats, tasks
-from stages import download, encode  # noqa: E402
-from chapter4 import model as M  # noqa: E402
+from chapter4 import datasets, network, params, stats, tasks
+from stages import download  # noqa: E402
+from chapter4 import batching, multihot, optimizers, stacked, training, model as M  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.stats  # noqa: E402
@@ -48,9 +48,9 @@ def options(task, rounds):
     for name in spec.files:
         download.fetch(name, raw, os.environ.get("DATASETS_MIRROR"), progress=False)
     raw_p = {"num_words": p.get("num_words", 10000), "test_split": 0.2}
-    flat, splits, y = encode.load_sequences(raw, task, raw_p)["train"]
-    indptr, indices = encode.multi_hot_csr(flat, splits, raw_p["num_words"])
-    x = M.Inputs({"indptr": indptr, "indices": indices, "num_words": np.int64(raw_p["num_words"])})
+    flat, splits, y = datasets.load_sequences(raw, task, raw_p)["train"]
+    indptr, indices = multihot.multi_hot_csr(flat, splits, raw_p["num_words"])
+    x = batching.Inputs({"indptr": indptr, "indices": indices, "num_words": np.int64(raw_p["num_words"])})
     net = network.of(spec, p, x.width)
     seeds = stats.seeds(p["seed"], p["replicates"])
     models = []
@@ -59,17 +59,17 @@ def options(task, rounds):
         models.append(M.build(net))
     k, bs = len(models), p["batch_size"]
     order = np.stack([np.random.RandomState(s).permutation(x.n) for s in seeds])
-    fed, take = M.feed([x] * k, order, bs), M.batches([x] * k)
-    yy = tf.stack([tf.constant(M.targets(net, y))] * k)
+    fed, take = batching.feed([x] * k, order, bs), batching.batches([x] * k)
+    yy = tf.stack([tf.constant(training.targets(net, y))] * k)
     config = models[0].optimizer.get_config()
     made = {}
     for name in ["fused", "keras", "xla"]:
-        weights = M.stack(models, net)
+        weights = stacked.stack(models, net)
         variables = [v for w in weights for v in w.values()]
-        update = {"fused": lambda: M.FusedRMSprop(config, variables).apply,
-                  "keras": lambda: M.KerasOptimizer(models[0].optimizer, variables).apply,
+        update = {"fused": lambda: optimizers.FusedRMSprop(config, variables).apply,
+                  "keras": lambda: optimizers.KerasOptimizer(models[0].optimizer, variables).apply,
                   "xla": lambda: xla_update(config, variables)}[name]()
-        made[name] = tf.function(lambda o, f, w=weights, u=update: M.one_pass(net, w, take, yy, x.n, bs, o, f, u),
+        made[name] = tf.function(lambda o, f, w=weights, u=update: training.one_pass(net, w, take, yy, x.n, bs, o, f, u),
                                  autograph=False)
         made[name](tf.constant(order), fed).numpy()                  # trace and warm up
     times = {name: [] for name in made}

@@ -44,24 +44,22 @@ def timed(cmd, cwd, env=None):
 
 
 def encoding_speed():
-    """The book's vectorize_sequences loop vs encode.multi_hot_csr on the same IMDB training sequences
+    """The book's vectorize_sequences loop vs multihot.multi_hot_csr on the same IMDB training sequences
     (best of 5 each), and whether the bits agree."""
     import numpy as np
 
     from chapter4 import datasets, tasks
-    from stages import download, encode
+    from bench.book import vectorize_sequences
+    from chapter4 import multihot
+    from stages import download
     raw = Path(tempfile.mkdtemp())
     for name in tasks.TASKS["imdb"].files:
         download.fetch(name, raw, os.environ.get("DATASETS_MIRROR"), progress=False)
     seqs = datasets.load_sequences(raw, "imdb", {"num_words": 10000})["train"]
     flat, splits, _ = seqs
     lists = [flat[a:b].tolist() for a, b in zip(splits[:-1], splits[1:])]
-    def book_loop():                               # the book's vectorize_sequences, verbatim
-        results = np.zeros((len(lists), 10000))
-        for i, sequence in enumerate(lists):
-            for j in sequence:
-                results[i, j] = 1.
-        return results
+    def book_loop():                               # the book's listing 4.3
+        return vectorize_sequences(lists)
 
     def best_of_5(f):
         times = []
@@ -71,8 +69,8 @@ def encoding_speed():
             times.append(time.perf_counter() - t)
         return min(times), out
     t_book, book = best_of_5(book_loop)
-    t_ours, (indptr, indices) = best_of_5(lambda: encode.multi_hot_csr(flat, splits, 10000))
-    same = all(np.array_equal(book[a:a + 5000], encode.multi_hot(indptr, indices, 10000, np.arange(a, min(a + 5000, len(lists)))))
+    t_ours, (indptr, indices) = best_of_5(lambda: multihot.multi_hot_csr(flat, splits, 10000))
+    same = all(np.array_equal(book[a:a + 5000], multihot.multi_hot(indptr, indices, 10000, np.arange(a, min(a + 5000, len(lists)))))
                for a in range(0, len(lists), 5000))
     shutil.rmtree(raw)
     return {"book_s": round(t_book, 3), "ours_s": round(t_ours, 3), "speedup": round(t_book / t_ours, 1),

@@ -166,12 +166,7 @@ def book(seeds, tasks):
     from tensorflow.keras import layers
     from tensorflow.keras.datasets import boston_housing, imdb, reuters
 
-    def vectorize_sequences(sequences, dimension=10000):        # the book's listing 4.3
-        results = np.zeros((len(sequences), dimension))
-        for i, sequence in enumerate(sequences):
-            for j in sequence:
-                results[i, j] = 1.
-        return results
+    from bench.book import vectorize_sequences                  # the book's listing 4.3
 
     def dense(units, outputs, activation, loss, metric):       # built in the book's order, after the seed
         model = keras.Sequential([layers.Dense(u, activation="relu") for u in units]

@@ -146,17 +146,11 @@ for f in tasks.TASKS[task].files:
 seqs = datasets.load_sequences(os.path.join(raw, task), task, {"num_words": n, "test_split": 0.2})
 lists = {k: [v[0][a:b].tolist() for a, b in zip(v[1][:-1], v[1][1:])] for k, v in seqs.items()}
 
+from bench.book import vectorize_sequences    # the book's listing 4.3
 
 from bench import memory       # ru_maxrss would start at the forking parent's size: on Linux the peak restarts
 memory.reset_peak()             # here (elsewhere it is the process's whole peak)
 before = memory.rss_mb()
-
-def vectorize_sequences(sequences, dimension=10000):        # the book's listing 4.3
-    results = np.zeros((len(sequences), dimension))
-    for i, sequence in enumerate(sequences):
-        for j in sequence:
-            results[i, j] = 1.
-    return results
 
 t = time.perf_counter()
 x_train = vectorize_sequences(lists["train"], n)

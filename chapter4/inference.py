@@ -62,7 +62,7 @@ class Ensemble:
     outputs (probabilities, or prices); `predict_each` gives each replicate's."""
 
     def __init__(self, folder):
-        paths = sorted(Path(folder).glob("replicate-*.npz"), key=lambda p: int(p.stem.rpartition("-")[2]))
+        paths = replicates(folder)
         if not paths:
             raise SystemExit(f"{folder}: no trained models (replicate-<r>.npz)")
         self.models = [Model(p) for p in paths]
@@ -74,6 +74,11 @@ class Ensemble:
 
     def predict(self, x=None, **csr):
         return np.mean(self.predict_each(x, **csr), axis=0, dtype=np.float64).astype(np.float32)
+
+
+def replicates(folder):
+    """The weights files of a task's trained replicates, data/model/<task>/replicate-<r>.npz, in replicate order."""
+    return sorted(Path(folder).glob("replicate-*.npz"), key=lambda p: int(p.stem.rpartition("-")[2]))
 
 
 def _bag(z, rows, vectors):

@@ -1,5 +1,5 @@
 """Small file helpers: atomic writes, hashing, and a pickle-safe .npz reader. numpy loads only when an .npz is
-read or written (the `params` and `download` stages never need it)."""
+read or written (the `download` stage never needs it)."""
 import contextlib
 import hashlib
 import io

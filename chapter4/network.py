@@ -3,8 +3,9 @@
 `of(spec, p, inputs)` is the network of a task: the hidden `Dense` layers of params (units, activation), the
 head from the Task (`spec.outputs` units, `spec.output_activation`), the loss, optimizer and learning rate of
 params and the Task's metric. Each executor is derived from it, layer by layer:
-- `chapter4/model.py` (TensorFlow) builds the Keras model saved for users from `Layer.keras()`, and trains K
-  runs side by side through `Layer.stacked()`, with Keras's activations, losses and metrics by name;
+- chapter4/model.py (TensorFlow) builds the Keras model saved for users from `Layer.keras()`, and
+  chapter4/training.py trains K runs side by side through `Layer.stacked()`, with Keras's activations, losses
+  and metrics by name;
 - `chapter4/inference.py` (numpy) runs `Layer.numpy()` with the numpy activations below, on the weights `save`
   wrote.
 A layer kind is one class here (its Keras layer, its stacked TensorFlow call, its numpy call, the names of its
@@ -30,18 +31,24 @@ def _softmax(z):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-# Keras's activations by their Keras names, in numpy (the TensorFlow executors use Keras's own by name).
+# The names the network is made of, each said once here: the params check reads its allowed values from them
+# (chapter4/params.py), and every executor looks them up by these Keras names.
+# Keras's activations, in numpy (the TensorFlow executors use Keras's own by name); softmax only for a head.
 ACTIVATIONS = {
-    "linear": lambda z: z,
     "relu": lambda z: np.maximum(z, 0),
     "tanh": np.tanh,
     "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-    "softmax": _softmax,
     "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
     "selu": lambda z: 1.0507009873554805 * np.where(z > 0, z, 1.6732632423543772 * np.expm1(np.minimum(z, 0))),
-    "softplus": lambda z: np.logaddexp(z, 0),
     "swish": lambda z: z / (1 + np.exp(-z)),
+    "softplus": lambda z: np.logaddexp(z, 0),
+    "linear": lambda z: z,
+    "softmax": _softmax,
 }
+HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "softmax")    # the `activation` param
+# Keras's optimizers by name (the `optimizer` param); rmsprop, the book's, runs fused (chapter4/optimizers.py).
+OPTIMIZERS = ("rmsprop", "adam", "sgd", "adamw", "nadam", "adagrad")
+# Losses and metrics: LOSSES and METRICS at the end, beside their numpy maths.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,27 +132,47 @@ def load(path):
 EPS = 1e-7       # keras.backend.epsilon(): probabilities clipped to [EPS, 1 - EPS]
 
 
-def loss(name, y, pred):
-    if name == "binary_crossentropy":
-        p = np.clip(pred[:, 0], EPS, 1 - EPS)
-        return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
-    if name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
-        p = np.clip(pred / pred.sum(axis=-1, keepdims=True), EPS, 1 - EPS)
-        return float(np.mean(-np.log(p[np.arange(len(y)), y])))
+def _binary_crossentropy(y, pred):
+    p = np.clip(pred[:, 0], EPS, 1 - EPS)
+    return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+
+
+def _crossentropy(y, pred):
+    """categorical (one-hot targets) and sparse (integer targets) alike: y holds the class ids."""
+    p = np.clip(pred / pred.sum(axis=-1, keepdims=True), EPS, 1 - EPS)
+    return float(np.mean(-np.log(p[np.arange(len(y)), y])))
+
+
+def _huber(y, pred):
     err = pred[:, 0] - y
-    if name == "mse":
-        return float(np.mean(err ** 2))
-    if name == "mae":
-        return float(np.mean(np.abs(err)))
-    if name == "huber":
-        a = np.abs(err)
-        return float(np.mean(np.where(a <= 1, 0.5 * err ** 2, a - 0.5)))
-    raise SystemExit(f"unsupported loss {name!r}")
+    a = np.abs(err)
+    return float(np.mean(np.where(a <= 1, 0.5 * err ** 2, a - 0.5)))
+
+
+def _accuracy(y, pred):
+    """keras's `accuracy`: threshold 0.5 for one output, else the argmax."""
+    guess = (pred[:, 0] > 0.5).astype(np.int64) if pred.shape[1] == 1 else pred.argmax(axis=1)
+    return float(np.mean(guess == y))
+
+
+# Keras's losses by name (the `loss` param; each Task allows those that fit its head, chapter4/tasks.py) and the
+# Tasks' metrics, in numpy.
+LOSSES = {
+    "binary_crossentropy": _binary_crossentropy,
+    "categorical_crossentropy": _crossentropy,
+    "sparse_categorical_crossentropy": _crossentropy,
+    "mse": lambda y, pred: float(np.mean((pred[:, 0] - y) ** 2)),
+    "mae": lambda y, pred: float(np.mean(np.abs(pred[:, 0] - y))),
+    "huber": _huber,
+}
+METRICS = {"accuracy": _accuracy, "mae": LOSSES["mae"]}
+
+
+def loss(name, y, pred):
+    if name not in LOSSES:
+        raise SystemExit(f"unsupported loss {name!r}")
+    return LOSSES[name](y, pred)
 
 
 def metric(name, y, pred):
-    """keras's `accuracy` (threshold 0.5 for one output, else the argmax) or `mae`."""
-    if name == "accuracy":
-        guess = (pred[:, 0] > 0.5).astype(np.int64) if pred.shape[1] == 1 else pred.argmax(axis=1)
-        return float(np.mean(guess == y))
-    return loss(name, y, pred)
+    return METRICS[name](y, pred)

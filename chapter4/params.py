@@ -9,14 +9,10 @@ line too: `params.yaml: reuters.epoch is not a known key (did you mean reuters.e
 """
 import difflib
 import functools
-import re
+import types
 from pathlib import Path
 
-import yaml
-
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "swish", "softplus", "linear")
-OPTIMIZERS = ("rmsprop", "adam", "sgd", "adamw", "nadam", "adagrad")
-
+from chapter4 import network, tasks, yamlfile
 
 class ParamError(SystemExit):
     def __init__(self, key, what, value):
@@ -45,8 +41,7 @@ def _choice(options):
 
 
 def _loss(key, v, task):
-    from chapter4.tasks import TASKS
-    _choice(TASKS[task].losses)(key, v, task)
+    _choice(tasks.TASKS[task].losses)(key, v, task)
 
 
 def _units(key, v, task):
@@ -56,8 +51,7 @@ def _units(key, v, task):
 
 
 def _num_words(key, v, task):
-    from chapter4.tasks import TASKS
-    _int(4, TASKS[task].vocabulary)(key, v, task)
+    _int(4, tasks.TASKS[task].vocabulary)(key, v, task)
 
 
 # Type and range of every key in params.yaml (by its name inside a task section). Bounds that depend on
@@ -75,25 +69,11 @@ CHECKS = {
     "epochs": _int(1),
     "batch_size": _int(1),
     "units": _units,
-    "activation": _choice(ACTIVATIONS),
+    "activation": _choice(network.HIDDEN_ACTIVATIONS),
     "loss": _loss,
-    "optimizer": _choice(OPTIMIZERS),
+    "optimizer": _choice(network.OPTIMIZERS),
     "learning_rate": _float(0, 10, "a number > 0 and < 10"),
 }
-
-
-def read_yaml(path):
-    """A YAML file's contents, parsed once per process and text (libyaml's C parser where PyYAML has it).
-    Callers must not modify the result."""
-    return _parse(Path(path).read_text())
-
-
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@functools.lru_cache(maxsize=8)
-def _parse(text):
-    return yaml.load(text, Loader=Loader)
 
 
 def read_params(params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
@@ -102,66 +82,14 @@ def read_params(params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
         data = Path(params_yaml).read_bytes()
     except OSError as e:
         raise SystemExit(f"params.yaml: {e.strerror}") from None
-    values = _parse_strictly(data)
+    values = yamlfile.parse_strictly(data)
     _refuse_unknown(values, known_keys(dvc_yaml))
     return values
 
 
-@functools.lru_cache(maxsize=8)
-def _parse_strictly(data):
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SystemExit(f"params.yaml: not UTF-8 text (byte {e.start + 1})") from None
-    loader = Loader(text)
-    try:
-        node = loader.get_single_node()          # the node tree keeps each key's line: checked, then built
-        if node is not None:
-            _refuse_duplicates(node)
-            values = loader.construct_document(node)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        raise SystemExit(f"params.yaml: line {mark.line + 1}, column {mark.column + 1}: {e.problem}") from None
-    except yaml.reader.ReaderError as e:         # a control character
-        line, column = text.count("\n", 0, e.position) + 1, e.position - text.rfind("\n", 0, e.position)
-        raise SystemExit(f"params.yaml: line {line}, column {column}: unacceptable character #x{e.character:04x}: "
-                         f"{e.reason}") from None
-    finally:
-        loader.dispose()
-    if node is None:
-        raise SystemExit("params.yaml: the file is empty: expected seed, the task sections imdb, reuters, housing, ...")
-    if not isinstance(values, dict):
-        raise SystemExit(f"params.yaml: expected a mapping of keys (seed: 42, imdb: ...), got {type(values).__name__} "
-                         f"{values!r:.40}")
-    return values
-
-
-def _refuse_duplicates(node, prefix=""):
-    """YAML lets a later `epochs:` silently win over an earlier one in the same mapping; we do not."""
-    if isinstance(node, yaml.MappingNode):
-        first = {}
-        for key, value in node.value:
-            name = f"{prefix}{key.value}"
-            line = key.start_mark.line + 1
-            if name in first:
-                raise SystemExit(f"params.yaml: line {line}: {name} is given twice (first on line {first[name]})")
-            first[name] = line
-            _refuse_duplicates(value, name + ".")
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _refuse_duplicates(item, prefix)
-
-
 def known_keys(dvc_yaml="dvc.yaml"):
     """Every params key some stage of dvc.yaml declares: 'seed', 'imdb' (a section), 'imdb.epochs', ..."""
-    from chapter4.tasks import TASKS
-    keys = set()
-    for stage, body in read_yaml(dvc_yaml)["stages"].items():
-        if "foreach" in body:
-            for task in TASKS:
-                keys.update(declared(stage, task, dvc_yaml))
-        else:
-            keys.update(k for k in body.get("params", []) if isinstance(k, str))
+    keys = {key for declared_keys in resolved(dvc_yaml).values() for key in declared_keys}
     return keys | {k.rpartition(".")[0] for k in keys if "." in k}
 
 
@@ -181,18 +109,32 @@ def _refuse_unknown(values, known, prefix=""):
 
 def declared(stage, task, dvc_yaml="dvc.yaml"):
     """The params keys dvc.yaml declares for stage `<stage>@<task>`, e.g. ['seed', 'reuters.epochs']."""
-    doc = read_yaml(dvc_yaml)
-    item = {}
-    for entry in doc.get("vars", []):
-        if isinstance(entry, dict) and "tasks" in entry:
-            item = entry["tasks"][task]
-    names = {"key": task, **{f"item.{k}": v for k, v in item.items()}}
-    keys = []
-    for entry in doc["stages"][stage]["do"].get("params", []):
-        key = re.sub(r"\$\{([\w.]+)\}", lambda m: str(names[m.group(1)]), entry)
-        if key not in keys:
-            keys.append(key)
-    return keys
+    return resolved(dvc_yaml)[f"{stage}@{task}"]
+
+
+@functools.lru_cache(maxsize=8)
+def resolved(dvc_yaml="dvc.yaml"):
+    """{stage: its params keys} for every stage of dvc.yaml as DVC itself resolves it ('params', 'train@imdb',
+    ...: `foreach` expanded, `${item.epochs}` interpolated) by its parser, dvc.parsing.DataResolver: the same
+    names and keys `dvc repro` tracks (tests/test_params.py compares them with DVC's index). A key is listed once.
+    The parser reads only two things of a repository, its file system and its `parsing` config (which shapes
+    how a `cmd` is rendered, not params): it gets the local one and the default, not a `dvc.repo.Repo`, whose
+    import and set-up cost about 1 s more in every stage (docs/design.md, "Params")."""
+    from dvc.exceptions import DvcException
+    from dvc.fs import LocalFileSystem
+    from dvc.parsing import DataResolver
+
+    path = Path(dvc_yaml).resolve()
+    project = types.SimpleNamespace(fs=LocalFileSystem(), config={})
+    try:
+        resolver = DataResolver(project, str(path.parent), yamlfile.read(path))
+        stages = {}
+        for name in resolver.get_keys():
+            stages.update(resolver.resolve_one(name))
+    except DvcException as e:
+        raise SystemExit(f"{dvc_yaml}: {e}") from None
+    return {name: list(dict.fromkeys(k for k in body.get("params", []) if isinstance(k, str)))
+            for name, body in stages.items()}
 
 
 def check(key, value, task):
@@ -202,18 +144,15 @@ def check(key, value, task):
 
 def check_all(params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
     """Validate every key every stage declares (the `params` stage): one line and exit 1 on the first bad one."""
-    from chapter4.tasks import TASKS
-    doc = read_yaml(dvc_yaml)
-    for stage, body in doc["stages"].items():
-        if "foreach" in body:
-            for task in TASKS:
-                load(stage, task, params_yaml, dvc_yaml)
+    read_params(params_yaml, dvc_yaml)          # the file itself first (DVC's parser reads it too)
+    for name in resolved(dvc_yaml):
+        if "@" in name:                         # a stage of a task: `<stage>@<task>`
+            load(*name.split("@"), params_yaml, dvc_yaml)
 
 
 def load(stage, task, params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
     """Validated values of exactly the keys `<stage>@<task>` declares, keyed without the task prefix."""
-    from chapter4.tasks import get
-    get(task)
+    tasks.get(task)
     values = read_params(params_yaml, dvc_yaml)
     out = {}
     for key in declared(stage, task, dvc_yaml):

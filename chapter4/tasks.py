@@ -31,11 +31,13 @@ REUTERS_TOPICS = (
 HOUSING_FEATURES = ("CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Task:
     name: str
     files: tuple          # what `download` fetches into data/raw/<task>/ (the data first, then the word index)
     text: bool            # sequences of word ids -> multi-hot (IMDB, Reuters) or a feature table (housing)
+    kfold: bool           # validated by K-fold (params k, kfold_epochs, kfold_table_epoch), else by a holdout
+                          # set (val_size, holdout_epochs)
     outputs: int          # units of the last Dense layer
     output_activation: str | None
     metric: str           # the book's metric: "accuracy" or "mae"
@@ -87,15 +89,17 @@ class Task:
 
 
 TASKS = {
-    "imdb": Task("imdb", ("imdb.npz", "imdb_word_index.json"), True, 1, "sigmoid", "accuracy", 88588,
+    "imdb": Task(name="imdb", files=("imdb.npz", "imdb_word_index.json"), text=True, kfold=False,
+                 outputs=1, output_activation="sigmoid", metric="accuracy", vocabulary=88588,
                  losses=("binary_crossentropy", "mse"), labels=("negative", "positive"), title="IMDB holdout"),
-    "reuters": Task("reuters", ("reuters.npz", "reuters_word_index.json"), True, 46, "softmax", "accuracy",
-                    30983, losses=("categorical_crossentropy", "sparse_categorical_crossentropy"),
+    "reuters": Task(name="reuters", files=("reuters.npz", "reuters_word_index.json"), text=True, kfold=False,
+                    outputs=46, output_activation="softmax", metric="accuracy", vocabulary=30983,
+                    losses=("categorical_crossentropy", "sparse_categorical_crossentropy"),
                     labels=REUTERS_TOPICS, target="topic", title="Reuters holdout"),
-    "housing": Task("housing", ("boston_housing.npz",), False, 1, None, "mae", losses=("mse", "mae", "huber"),
+    "housing": Task(name="housing", files=("boston_housing.npz",), text=False, kfold=True,
+                    outputs=1, output_activation=None, metric="mae", losses=("mse", "mae", "huber"),
                     target="price", features=HOUSING_FEATURES, title="Housing K-fold"),
 }
-
 
 def get(name):
     try:

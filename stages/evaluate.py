@@ -47,7 +47,7 @@ def main(task):
     metrics["test"]["random_baseline"] = round(random_baseline(spec, test["y"], p["seed"]), 6)
     metrics["test"]["replicates"] = len(preds)
     metrics["validate"] = {k: v for k, v in summary.items() if k not in ("kfold", "replicates", "per_replicate")}
-    if "kfold" in summary:
+    if spec.kfold:
         metrics["kfold"] = summary["kfold"]
     replicates |= summary.get("per_replicate", {})
     io.write_json(f"data/metrics/{task}.json", metrics)

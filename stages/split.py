@@ -27,11 +27,11 @@ def kfold(n, k):
 
 
 def main(task):
-    tasks.get(task)
+    spec = tasks.get(task)
     p = params.load("split", task)
     with np.load(f"data/encoded/{task}/train.npz") as f:
         n = len(f["y"])
-    if "k" in p:
+    if spec.kfold:
         if p["k"] > n:
             raise SystemExit(f"params.yaml: {task}.k must be an integer >= 2 and <= {n}, got {p['k']}")
         fold = kfold(n, p["k"])

@@ -15,22 +15,23 @@ from chapter4 import io, network, params, stats, tasks
 def main(task):
     spec = tasks.get(task)
     p = params.load("train", task)
-    from chapter4 import model as M          # TensorFlow loads (~3 s) only once the params are known good
+    from chapter4 import model, training     # TensorFlow loads (~3 s) only once the params are known good
+    from chapter4.batching import Inputs
     data = io.read_npz(f"data/encoded/{task}/train.npz")
-    x = M.Inputs(data)
+    x = Inputs(data)
     net = network.of(spec, p, x.width)
-    y = M.targets(net, data["y"])
+    y = training.targets(net, data["y"])
     seeds, models = stats.seeds(p["seed"], p["replicates"]), []
     for seed in seeds:
-        M.seed_everything(seed)
-        models.append(M.build(net))
-    histories = M.fit(models, net, [x] * len(models), [y] * len(models), epochs=p["epochs"],
-                      batch_size=p["batch_size"], seeds=seeds)
+        model.seed_everything(seed)
+        models.append(model.build(net))
+    histories = training.fit(models, net, [x] * len(models), [y] * len(models), epochs=p["epochs"],
+                         batch_size=p["batch_size"], seeds=seeds)
     for r, history in enumerate(histories):
         print(f"train@{task}: replicate {r}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()))
     with io.atomic_dir(f"data/model/{task}") as out:
-        for r, model in enumerate(models):
-            M.save(model, net, out / f"replicate-{r}")
+        for r, trained in enumerate(models):
+            model.save(trained, net, out / f"replicate-{r}")
     io.write_json(f"data/train/{task}/history.json", stats.curves(histories))
 
 

@@ -38,28 +38,28 @@ def summarize(spec, replicates, table_epoch=None):
 def main(task):
     spec = tasks.get(task)
     p = params.load("validate", task)
-    epochs = p.get("holdout_epochs") or p["kfold_epochs"]
-    table_epoch = p.get("kfold_table_epoch")
-    from chapter4 import model as M          # TensorFlow loads (~3 s) only once the params are known good
+    epochs, table_epoch = (p["kfold_epochs"], p["kfold_table_epoch"]) if spec.kfold else (p["holdout_epochs"], None)
+    from chapter4 import model, training     # TensorFlow loads (~3 s) only once the params are known good
+    from chapter4.batching import Inputs
     data = io.read_npz(f"data/encoded/{task}/train.npz")
     fold = io.read_npz(f"data/split/{task}.npz")["fold"]
-    net = network.of(spec, p, M.Inputs(data).width)
-    y = M.targets(net, data["y"])
+    net = network.of(spec, p, Inputs(data).width)
+    y = training.targets(net, data["y"])
     folds = range(int(fold.max()) + 1)
     parts = []                                 # each fold's (training inputs, targets, validation), shared
     for f in folds:
         train, held_out = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        parts.append((M.Inputs(data, train), y[train], (M.Inputs(data, held_out), y[held_out])))
+        parts.append((Inputs(data, train), y[train], (Inputs(data, held_out), y[held_out])))
     models, seeds = [], []
     for seed in stats.seeds(p["seed"], p["replicates"]):
-        M.seed_everything(seed)
+        model.seed_everything(seed)
         for f in folds:                        # models built in fold order: the seeded initial weights
-            models.append(M.build(net))
+            models.append(model.build(net))
             seeds.append(seed + f)
     runs = parts * p["replicates"]
     # Every replicate's K folds (equal sizes: len(train) // k each) train side by side in one graph.
-    histories = M.fit(models, net, [x for x, _, _ in runs], [t for _, t, _ in runs], epochs=epochs,
-                      batch_size=p["batch_size"], seeds=seeds, validation=[v for _, _, v in runs])
+    histories = training.fit(models, net, [x for x, _, _ in runs], [t for _, t, _ in runs], epochs=epochs,
+                             batch_size=p["batch_size"], seeds=seeds, validation=[v for _, _, v in runs])
     replicates = [histories[i:i + len(folds)] for i in range(0, len(histories), len(folds))]
     for r, hs in enumerate(replicates):
         last = {k: v[-1] for k, v in stats.mean_curves(hs).items()}

@@ -341,10 +341,13 @@ def test_experiment_name(tmp_path, capsys):
         " && dvc repro -q && git add -A && git commit -qm base", tmp_path)
     run("dvc exp run -q -n fewer-epochs -S shift=-0.1", tmp_path)
     run("git checkout -- params.yaml data/metrics/reuters_replicates.json", tmp_path)   # the workspace is A again
-    ref = run("git for-each-ref --format='%(objectname)' refs/exps", tmp_path).stdout.split()
+    # The experiment's own ref, by its name: DVC keeps others beside it (refs/exps/exec/EXEC_HEAD, the baseline),
+    # and which of them sorts first depends on the commits' hashes.
+    refs = run("git for-each-ref --format='%(refname) %(objectname)' refs/exps", tmp_path).stdout.splitlines()
+    [commit] = [sha for name, sha in map(str.split, refs) if name.rsplit("/", 1)[-1] == "fewer-epochs"]
     status, out, _ = main(tmp_path, "main", "fewer-epochs", "--json", capsys=capsys)
     doc = strict(out)
-    assert status == 0 and doc["b"] == {"rev": "fewer-epochs", "commit": ref[0]}
+    assert status == 0 and doc["b"] == {"rev": "fewer-epochs", "commit": commit}
     (row,) = doc["rows"]
     assert row["verdict"] == "worse" and row["diff"] == pytest.approx(-0.1) and row["p"] < 0.05
     _, out, _ = main(tmp_path, "fewer-epochs", "workspace", "--json", capsys=capsys)

@@ -6,11 +6,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from stages import download
+from chapter4 import fetch as fetching
 from tests.conftest import ROOT
 
 NAME = "boston_housing.npz"
@@ -68,7 +67,7 @@ def serve():
 
 
 def fetch(url, dest):
-    return download.fetch(NAME, dest, url, retries=3, backoff=0.05, progress=False, timeout=1)
+    return fetching.fetch(NAME, dest, url, retries=3, backoff=0.05, progress=False, timeout=1)
 
 
 def test_success(serve, good, tmp_path):
@@ -93,7 +92,7 @@ def test_500_then_success_is_retried(serve, good, tmp_path):
 ], ids=["404", "500-every-time", "html-page", "empty", "truncated", "stalled"])
 def test_failures_leave_nothing(serve, tmp_path, script, message):
     server = serve(*script)
-    with pytest.raises(download.DownloadError, match=message):
+    with pytest.raises(fetching.DownloadError, match=message):
         fetch(server.url, tmp_path)
     assert os.listdir(tmp_path) == []
     assert server.hits == (1 if "404" in message or "sha256" in message else 3)
@@ -103,7 +102,7 @@ def test_connection_refused(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]                          # closed again: nothing listens there
-    with pytest.raises(download.DownloadError, match="Connection refused"):
+    with pytest.raises(fetching.DownloadError, match="Connection refused"):
         fetch(f"http://127.0.0.1:{port}", tmp_path)
     assert os.listdir(tmp_path) == []
 

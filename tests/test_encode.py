@@ -3,17 +3,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from chapter4 import datasets, io
+from bench.book import vectorize_sequences  # the book's listing 4.3
+from chapter4 import datasets, io, multihot
 from stages import encode, split
-
-
-def vectorize_sequences(sequences, dimension=10000):
-    """The book's listing 4.3, verbatim."""
-    results = np.zeros((len(sequences), dimension))
-    for i, sequence in enumerate(sequences):
-        for j in sequence:
-            results[i, j] = 1.
-    return results
 
 
 def ragged_rows(flat, splits):
@@ -45,11 +37,11 @@ def test_multi_hot_is_bit_identical_to_the_book_loop(raw, keras_datasets):
     (x_train, _), (x_test, _) = keras_datasets["imdb"]
     ours = datasets.load_sequences(raw / "imdb", "imdb", {"num_words": 10000})
     for x, part in ((x_train, "train"), (x_test, "test")):
-        indptr, indices = encode.multi_hot_csr(*ours[part][:2], 10000)
+        indptr, indices = multihot.multi_hot_csr(*ours[part][:2], 10000)
         for start in range(0, len(x), 5000):              # the book's float64 matrix, 5 000 rows at a time
             rows = np.arange(start, min(start + 5000, len(x)))
             book = vectorize_sequences(x[rows])
-            mine = encode.multi_hot(indptr, indices, 10000, rows)
+            mine = multihot.multi_hot(indptr, indices, 10000, rows)
             assert mine.dtype == book.dtype and np.array_equal(mine, book)
 
 
@@ -82,8 +74,8 @@ def test_property_encoding_equals_the_book_loop(seqs, num_words, span):
     flat, splits = datasets.keras_ids(*datasets.to_ragged(xs), num_words)
     keras_like = [[1] + [w + 3 if w + 3 < num_words else 2 for w in s] for s in seqs]   # keras's list code
     assert ragged_rows(flat, splits) == keras_like
-    indptr, indices = encode.multi_hot_csr(flat, splits, num_words, span=span)   # rows encoded in many spans
-    assert np.array_equal(encode.multi_hot(indptr, indices, num_words), vectorize_sequences(keras_like, num_words))
+    indptr, indices = multihot.multi_hot_csr(flat, splits, num_words, span=span)   # rows encoded in many spans
+    assert np.array_equal(multihot.multi_hot(indptr, indices, num_words), vectorize_sequences(keras_like, num_words))
     assert ragged_rows(indices, indptr) == [sorted(set(row)) for row in keras_like]  # canonical CSR
 
 
@@ -94,7 +86,7 @@ def test_property_csr_of_any_rows(rows, span):
     """Empty rows, repeats, ids past 16 bits (IMDB's whole vocabulary): each row's distinct ids, sorted."""
     flat = np.array([i for row in rows for i in row], dtype=np.int64)
     splits = np.cumsum([0] + [len(row) for row in rows])
-    indptr, indices = encode.multi_hot_csr(flat, splits, 88584, span=span)
+    indptr, indices = multihot.multi_hot_csr(flat, splits, 88584, span=span)
     assert ragged_rows(indices, indptr) == [sorted(set(row)) for row in rows]
 
 

@@ -271,3 +271,21 @@ def test_any_change_to_params_yaml_reruns_the_check_and_only_it(clone):
     proc = run("dvc repro", clone, check=False)
     assert proc.returncode != 0 and "params.yaml: zzz_unrelated is not a known key" in proc.stderr.splitlines()
     assert data_files(clone) == before
+
+
+def test_params_allow_exactly_the_networks_names():
+    """The check reads its names from chapter4/network.py, where each is defined once: every hidden-layer
+    activation and optimizer there passes, a head's softmax and a name not there do not, and every loss a task
+    allows is one the network computes."""
+    from chapter4 import network
+    for name in network.HIDDEN_ACTIVATIONS:
+        params.check("imdb.activation", name, "imdb")
+    for name in network.OPTIMIZERS:
+        params.check("imdb.optimizer", name, "imdb")
+    for key, bad in (("imdb.activation", "softmax"), ("imdb.activation", "relu6"), ("imdb.optimizer", "adamax")):
+        with pytest.raises(SystemExit, match=f"{key} must be one of"):
+            params.check(key, bad, "imdb")
+    assert set(network.HIDDEN_ACTIVATIONS) == set(network.ACTIVATIONS) - {"softmax"}
+    for spec in tasks.TASKS.values():
+        assert set(spec.losses) <= set(network.LOSSES), spec.name
+        assert spec.metric in network.METRICS

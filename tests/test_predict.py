@@ -1,6 +1,7 @@
 """predict and decode: the test-set stage, the CLI on raw text and numbers, the book's decoded review."""
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from chapter4 import datasets, tasks
-from tests.conftest import run
+from tests.conftest import ROOT, run
 
 REVIEWS = [  # written for this test in the style of IMDB reviews: (text, positive?)
     ("This film was brilliant. The acting was superb, the story moving and beautifully shot. "
@@ -112,3 +113,28 @@ def test_decode_prints_the_books_first_review(pipeline):
     proc = run([sys.executable, "-m", "stages.decode", "imdb", "25000"], pipeline, check=False)
     assert proc.returncode != 0
     assert proc.stderr == "decode: index must be between 0 and 24999 for the train split, got 25000\n"
+
+
+def test_predict_needs_the_weights_files_inference_reads(tmp_path):
+    """The CLI runs on the replicate-<r>.npz files numpy inference loads, with no .keras file beside them, and
+    says in one line what to run when they are missing (a .keras file alone is not a trained model for it)."""
+    from chapter4 import io, network
+    net = network.Network(inputs=13, layers=(network.Dense(4, "relu"), network.Dense(1)), loss="mse",
+                          metric="mae", optimizer="rmsprop", learning_rate=0.001)
+    rng = np.random.default_rng(0)
+    weights = [{"kernel": rng.normal(size=(13, 4)), "bias": np.zeros(4)},
+               {"kernel": rng.normal(size=(4, 1)), "bias": np.ones(1)}]
+    folder = tmp_path / "data/model/housing"
+    network.save(folder / "replicate-0.npz", net, weights)
+    io.write_json(tmp_path / "data/encoded/housing/stats.json", {"mean": [0.0] * 13, "std": [1.0] * 13})
+    line = ",".join(["0.5"] * 13) + "\n"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "stages.predict", "housing"], cwd=tmp_path, input=line,
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and set(json.loads(proc.stdout)) == {"price"}, proc.stderr
+    (folder / "replicate-0.npz").rename(folder / "replicate-0.keras")
+    proc = subprocess.run([sys.executable, "-m", "stages.predict", "housing"], cwd=tmp_path, input=line,
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == ("predict: no trained models in data/model/housing/: run `dvc repro train@housing` "
+                           "(or `dvc pull`) first\n")

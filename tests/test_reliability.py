@@ -162,7 +162,7 @@ def test_a_full_disk_under_dvc_repro_then_repro_recovers(housing_repro, tmp_path
 # --- quiet output --------------------------------------------------------------------------------------------
 
 # TensorFlow's INFO lines at start-up (the CPU-instructions notice, cpu_feature_guard), hidden by
-# TF_CPP_MIN_LOG_LEVEL=1, which chapter4/model.py sets before importing TensorFlow. Only the load notice that no
+# TF_CPP_MIN_LOG_LEVEL=1, which chapter4/backend.py sets before importing TensorFlow. Only the load notice that no
 # level hides (conftest.LOAD_NOTICE, on CPUs where oneDNN is on) may remain.
 INFO_LINE = re.compile(r"^I\d{4} .*$|cpu_feature_guard", re.M)
 
@@ -174,7 +174,7 @@ def test_tensorflow_start_up_does_not_reach_dvc_repro(housing_repro):
     assert not INFO_LINE.findall(without_load_notice(output))
 
 
-IMPORT = "from chapter4 import model; import os, sys; print(os.environ['TF_CPP_MIN_LOG_LEVEL'], file=sys.stderr)"
+IMPORT = "from chapter4 import backend; import os, sys; print(os.environ['TF_CPP_MIN_LOG_LEVEL'], file=sys.stderr)"
 
 
 def test_a_stage_importing_tensorflow_prints_nothing_else_unless_asked(tmp_path):
