@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chapter4 import stats
+from chapter4 import significance, stats
 from stages import compare  # noqa: E402
 
 TASKS = ("imdb", "reuters", "housing")
@@ -175,7 +175,7 @@ def analyse(values, block):
             "committed_block": {"mean": float(v[0].mean()), "ci95": [stats.summary("x", v[0], 12)["x_ci95_low"],
                                                                       stats.summary("x", v[0], 12)["x_ci95_high"]]},
             "detectable_at_80_percent_power": {     # at compare's level 0.05 / m, m = this study's metrics
-                str(n): stats.detectable(float(v.std(ddof=1)), n, float(v.std(ddof=1)), n, compare.ALPHA / len(keys))
+                str(n): significance.detectable(float(v.std(ddof=1)), n, float(v.std(ddof=1)), n, compare.ALPHA / len(keys))
                 for n in (5, 8, 10, 16)}}
     return out
 

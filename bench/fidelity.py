@@ -1,16 +1,16 @@
 """The fidelity study's statistics (bench/seeds.py): equivalence of the pipeline and the book's code by TOST, the
 seeds TOST needs, and the pooled difference over the recorded studies (fixed and random effects).
 
-TOST: two one-sided Welch tests of B - A within +-margin (chapter4/stats.py's Welch standard error and degrees
+TOST: two one-sided Welch tests of B - A within +-margin (chapter4/significance.py's Welch standard error and degrees
 of freedom). Pooling: statsmodels' `combine_effects`, inverse variance (fixed effect) with Cochran's Q and I^2,
 and the DerSimonian-Laird random-effects estimate with its between-study variance tau^2, which is the one to
 read when Q says the studies disagree (p < 0.05).
 """
 import numpy as np
 
-from chapter4 import stats
+from chapter4 import significance
 
-ALPHA = stats.ALPHA
+ALPHA = significance.ALPHA
 
 
 def tost(a, b, margin, alpha=ALPHA):
@@ -20,7 +20,7 @@ def tost(a, b, margin, alpha=ALPHA):
     bound and 1 otherwise."""
     from scipy.special import stdtr
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    se, df = stats.welch(float(a.std(ddof=1)), len(a), float(b.std(ddof=1)), len(b))
+    se, df = significance.welch(float(a.std(ddof=1)), len(a), float(b.std(ddof=1)), len(b))
     diff = float(b.mean() - a.mean())
     if se == 0:
         p_low, p_high = float(not diff > -margin), float(not diff < margin)
@@ -31,16 +31,16 @@ def tost(a, b, margin, alpha=ALPHA):
 
 def tost_power(n, sd, margin, alpha=ALPHA):
     """Power of TOST at `alpha`, n vs n replicates with sd `sd` on both sides, when the two truly agree: the
-    test as run (se and df estimated from the samples, `stats.se_grid`). Given the sample variances, D ~
+    test as run (se and df estimated from the samples, `significance.se_grid`). Given the sample variances, D ~
     Normal(0, sigma^2), and TOST rejects both hypotheses when |D| < margin - c se_hat (c: the one-sided t
     quantile at the Welch df); power = the mean over the variances of P(|D| < margin - c se_hat)."""
     from scipy.special import ndtr, stdtrit
-    sigma, se_hat, df = stats.se_grid(float(sd), int(n), float(sd), int(n))
+    sigma, se_hat, df = significance.se_grid(float(sd), int(n), float(sd), int(n))
     room = np.maximum(margin - stdtrit(df, 1 - alpha) * se_hat, 0.0)
     return float(np.mean(ndtr(room / sigma) - ndtr(-room / sigma)))
 
 
-def tost_replicates(sd, margin, alpha=ALPHA, target=stats.POWER, most=10_000):
+def tost_replicates(sd, margin, alpha=ALPHA, target=significance.POWER, most=10_000):
     """Replicates per side (n vs n, both sides with standard deviation `sd`) for TOST at `alpha` to show
     equivalence within +-margin with probability `target` when the true difference is 0 (None: more than
     `most`)."""

@@ -6,16 +6,16 @@ unequal variances; the interval on the same Welch-Satterthwaite df), that p adju
 m tests of the compare, and a verdict from the adjusted p: better or worse when it is < 0.05 (accuracy up is
 better; loss, MAE and MSE down are better), else no detectable difference. For each test also the difference
 detected with 80% power at level 0.05 / m (Holm's strictest step) and the replicates per side that would detect
-the difference seen (chapter4/stats.py: power of the test as run, its df estimated from the samples).
+the difference seen (chapter4/significance.py: power of the test as run, its df estimated from the samples).
 """
 import json
 import math
 import statistics
 import warnings
 
-from chapter4 import stats, tasks
+from chapter4 import significance, tasks
 
-ALPHA = stats.ALPHA
+ALPHA = significance.ALPHA
 TEST = "Welch's t-test (two-sided, unequal variances) on the replicates of A and B"
 INTERVAL = "95% confidence interval of B - A, Welch-Satterthwaite degrees of freedom"
 CORRECTION = "Holm-Bonferroni over the tests of this compare; the verdict comes from the adjusted p"
@@ -85,8 +85,8 @@ def decide(row, sign, p_adjusted, tests):
     """The verdict from the adjusted p, and the power figures at level ALPHA / tests."""
     alpha = ALPHA / tests
     row["p_holm"] = p_adjusted
-    row["detectable"] = _finite(stats.detectable(row["sd_a"], row["n_a"], row["sd_b"], row["n_b"], alpha))
-    needed = stats.replicates_needed(row["diff"], row["sd_a"], row["sd_b"], alpha)
+    row["detectable"] = _finite(significance.detectable(row["sd_a"], row["n_a"], row["sd_b"], row["n_b"], alpha))
+    needed = significance.replicates_needed(row["diff"], row["sd_a"], row["sd_b"], alpha)
     row["replicates_needed"] = needed
     if p_adjusted >= ALPHA:
         row["verdict"] = f"no detectable difference (n={row['n_a']} vs {row['n_b']})"
@@ -99,7 +99,7 @@ def decide(row, sign, p_adjusted, tests):
 
 def family(table, signs):
     """Holm's correction over the rows that have a test: adjusted p, verdicts and power at level 0.05 / m."""
-    adjusted = stats.holm([r["p"] for r in table])
+    adjusted = significance.holm([r["p"] for r in table])
     tests = sum(p is not None for p in adjusted)
     for row, sign, p in zip(table, signs, adjusted):
         if p is not None:

@@ -151,9 +151,9 @@ def test_one_constant_side_is_still_a_welch_test():
 
 
 def test_power_columns_are_the_test_as_run_at_holms_strictest_level():
-    """Each row's detectable difference and replicates needed: chapter4/stats.py's power of Welch's test as run,
+    """Each row's detectable difference and replicates needed: chapter4/significance.py's power of Welch's test as run,
     at level 0.05 / m for the m tests of the table (not 0.05: Holm's first step is the strictest)."""
-    from chapter4 import stats as ours
+    from chapter4 import significance as ours
     a = {"imdb": {"test.accuracy": [0.88, 0.885, 0.879, 0.89, 0.883], "test.loss": [0.29, 0.3, 0.28, 0.31, 0.295]},
          "housing": {"test.mae": [2.6, 2.5, 2.7, 2.65, 2.55]}}
     b = {"imdb": {"test.accuracy": [0.885, 0.889, 0.884, 0.893, 0.887], "test.loss": [0.3, 0.29, 0.3, 0.3, 0.31]},
