@@ -38,8 +38,8 @@ else:
 """
 STAGES = sorted(p.stem for p in (ROOT / "stages").glob("*.py")
                 if 'if __name__ == "__main__"' in p.read_text())
-BENCH = ["bench/book.py", "bench/overhead.py", "bench/run.py", "bench/seeds.py", "bench/sweep.py", "bench/variations.py",
-         "bench/vocabulary.py"]
+BENCH = ["bench/book.py", "bench/overhead.py", "bench/run.py", "bench/runners.py", "bench/seeds.py", "bench/sweep.py",
+         "bench/variations.py", "bench/vocabulary.py"]
 CLIS = ([("stages." + m, ["--help"]) for m in STAGES] + [(b, ["--help"]) for b in BENCH] +
         [("stages.compare", ["HEAD", "workspace", "--json"])])          # a real comparison: runs main's set-up
 
