@@ -18,23 +18,7 @@ export DVC_NO_ANALYTICS=1
 status=0
 
 if [ -n "${DATASETS_MIRROR:-}" ]; then
-  mkdir -p "$DATASETS_MIRROR"
-  python - <<'PY' || exit 1
-import os
-import sys
-from pathlib import Path
-
-from chapter4 import io, tasks
-from stages import download
-
-mirror = Path(os.environ["DATASETS_MIRROR"])
-for name, pin in sorted(tasks.SHA256.items()):
-    if not (mirror / name).is_file() or io.sha256(mirror / name) != pin:    # missing, or from older pins
-        try:
-            download.fetch(name, mirror)          # the canonical URL; nothing lands unless the pin matches
-        except download.DownloadError as e:
-            sys.exit(f"pr-report: {e}")
-PY
+  python -c 'import os; from chapter4 import fetch; fetch.fill_mirror(os.environ["DATASETS_MIRROR"])' || exit 1
 fi
 
 # Before `dvc repro` (which would bring dvc.lock up to date): is the committed dvc.lock stale?

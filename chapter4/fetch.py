@@ -73,3 +73,16 @@ def fetch(name, dest_dir, mirror=None, retries=RETRIES, backoff=BACKOFF_S, progr
         if actual != expected:
             raise DownloadError(f"{name}: sha256 mismatch: expected {expected}, got {actual}")
     return final
+
+
+def fill_mirror(folder):
+    """Make `folder` a whole mirror of the pinned files: each one missing or not matching its pin is fetched from
+    the canonical URL (CI keeps the folder between runs and reads it as $DATASETS_MIRROR). A failure: one line."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, pin in sorted(tasks.SHA256.items()):
+        if not (folder / name).is_file() or io.sha256(folder / name) != pin:
+            try:
+                fetch(name, folder)
+            except DownloadError as e:
+                raise SystemExit(f"datasets: {e}") from None

@@ -147,3 +147,45 @@ def test_mirror_as_base_url(serve, good, tmp_path):
     proc = stage("housing", tmp_path, {"DATASETS_MIRROR": server.url})
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "data/raw/housing" / NAME).read_bytes() == good
+
+
+def test_fill_mirror_fetches_exactly_what_is_missing_or_wrong(mirror, tmp_path, monkeypatch):
+    """CI's cached folder (chapter4/fetch.py fill_mirror): a file matching its pin stays, a missing one and one
+    with a changed byte come from the canonical URL (here a server on 127.0.0.1), and a failure is one line."""
+    from chapter4 import tasks
+    asked = []
+
+    class Files(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            name = self.path.rsplit("/", 1)[-1]
+            asked.append(name)
+            body = (mirror / name).read_bytes() if name != "broken" else b""
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(tasks, "KERAS_DATASETS_URL", f"http://127.0.0.1:{httpd.server_address[1]}/datasets/")
+        folder = tmp_path / "cache"
+        folder.mkdir()
+        names = sorted(tasks.SHA256)
+        (folder / names[0]).write_bytes((mirror / names[0]).read_bytes())            # good: kept
+        changed = bytearray((mirror / names[1]).read_bytes())
+        changed[-1] ^= 1
+        (folder / names[1]).write_bytes(bytes(changed))                               # one byte changed
+        fetching.fill_mirror(folder)
+        assert sorted(asked) == names[1:]
+        assert {p.name: fetching.io.sha256(p) for p in folder.iterdir()} == tasks.SHA256
+        monkeypatch.setitem(tasks.SHA256, "broken", "0" * 64)                          # a file the server lacks
+        with pytest.raises(SystemExit, match=r"^datasets: .*broken.*404"):
+            fetching.fill_mirror(folder)
+        assert not (folder / "broken").exists() and sorted(p.name for p in folder.iterdir()) == names
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
