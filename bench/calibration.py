@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chapter4 import significance, stats
-from stages import compare  # noqa: E402
+from chapter4 import comparison as compare, replicates  # noqa: E402
 
 TASKS = ("imdb", "reuters", "housing")
 
@@ -240,7 +240,7 @@ def main():
             print(json.dumps({"task": task, "first": first, "seconds": chunk["seconds"]}), flush=True)
     committed = {}
     for task in tasks:             # the first block is the committed run (equal up to the CPU's float rounding)
-        stored = json.loads((ROOT / compare.replicates_path(task)).read_text())
+        stored = json.loads((ROOT / replicates.replicates_path(task)).read_text())
         committed[task] = {m: max(abs(x - y) for x, y in zip(v, stored[m])) for m, v in values[task].items()}
     from chapter4 import params
     block = params.read_params(ROOT / "params.yaml", ROOT / "dvc.yaml")["replicates"]

@@ -27,7 +27,7 @@ import sweep  # noqa: E402
 from sweep import ROOT  # noqa: E402
 
 from chapter4 import stats
-from stages import compare  # noqa: E402
+from chapter4 import comparison as compare  # noqa: E402
 
 # (experiment name, task, what the book suggests, the params it changes)
 VARIATIONS = [

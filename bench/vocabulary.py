@@ -21,7 +21,6 @@ machine's memory. Draws --figure.
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from sweep import ROOT  # noqa: E402
 from bench import memory  # noqa: E402
 
 from chapter4 import stats, tasks
-from stages import compare  # noqa: E402
+from chapter4 import comparison as compare  # noqa: E402
 
 SIZES = {"imdb": [1000, 2000, 5000, 10000, 20000, 50000, tasks.TASKS["imdb"].vocabulary],
          "reuters": [1000, 2000, 5000, 10000, 20000, tasks.TASKS["reuters"].vocabulary]}

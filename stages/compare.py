@@ -24,10 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from chapter4.comparison import (ALPHA, INTERVAL, POWER, TEST, compare, direction, family,  # noqa: F401
-                                 render_json, render_md, render_text, rows, welch)
-from chapter4.replicates import WORKSPACE, CompareError, load, reader, replicates_path  # noqa: F401
-# (ALPHA ... welch, replicates_path: names the benches use from here)
+from chapter4.comparison import render_json, render_md, render_text, rows
+from chapter4.replicates import WORKSPACE, CompareError, load, reader
 
 
 def _git():

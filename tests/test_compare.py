@@ -13,6 +13,7 @@ import time
 import pytest
 from scipy import stats
 
+from chapter4 import comparison
 from stages import compare
 from tests.conftest import ROOT, run
 
@@ -134,7 +135,7 @@ def test_numbers_are_scipys_welch_test_and_interval(repo, capsys):
     ([0.7, 0.71], [0.8, float("inf")], "no test possible (non-finite values in B)"),
 ])
 def test_edge_cases_say_why_there_is_no_test(a, b, verdict):
-    row = compare.compare(a, b, +1)
+    row = comparison.compare(a, b, +1)
     assert row["verdict"] == verdict
     assert row["p"] is None and row["ci95_low"] is None and row["ci95_high"] is None
     json.dumps(row, allow_nan=False)                                # never NaN or Infinity
@@ -145,7 +146,7 @@ def test_edge_cases_say_why_there_is_no_test(a, b, verdict):
 @pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")
 def test_one_constant_side_is_still_a_welch_test():
     a, b = [0.7] * 5, [0.80, 0.81, 0.79, 0.80, 0.805]
-    row = compare.compare(a, b, -1)                                 # lower is better: B is worse
+    row = comparison.compare(a, b, -1)                                 # lower is better: B is worse
     result = stats.ttest_ind(b, a, equal_var=False)
     assert row["verdict"] == "worse" and row["p"] == pytest.approx(result.pvalue)
 
@@ -158,7 +159,7 @@ def test_power_columns_are_the_test_as_run_at_holms_strictest_level():
          "housing": {"test.mae": [2.6, 2.5, 2.7, 2.65, 2.55]}}
     b = {"imdb": {"test.accuracy": [0.885, 0.889, 0.884, 0.893, 0.887], "test.loss": [0.3, 0.29, 0.3, 0.3, 0.31]},
          "housing": {"test.mae": [2.4, 2.9, 2.7, 2.5, 2.6, 2.8]}}
-    table = compare.rows(a, b)
+    table = comparison.rows(a, b)
     assert len(table) == 3
     for row in table:
         args = (row["sd_a"], row["n_a"], row["sd_b"], row["n_b"])
@@ -169,7 +170,7 @@ def test_power_columns_are_the_test_as_run_at_holms_strictest_level():
 
 
 def test_direction_from_the_metric_name():
-    assert [compare.direction(m) for m in ("test.accuracy", "test.loss", "test.mae", "test.mse",
+    assert [comparison.direction(m) for m in ("test.accuracy", "test.loss", "test.mae", "test.mse",
                                            "kfold.mean_mae", "test.ensemble_accuracy", "test.other")] \
         == [1, -1, -1, -1, -1, 1, 0]
 

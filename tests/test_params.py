@@ -1,7 +1,6 @@
 """params.load hands a stage exactly the keys dvc.yaml declares for it, validated."""
 import json
 import re
-import subprocess
 import sys
 
 import pytest
