@@ -14,6 +14,7 @@ from pathlib import Path
 
 from chapter4 import network, tasks, yamlfile
 
+
 class ParamError(SystemExit):
     def __init__(self, key, what, value):
         super().__init__(f"params.yaml: {key} must be {what}, got {value!r}")
@@ -144,18 +145,22 @@ def check(key, value, task):
 
 def check_all(params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
     """Validate every key every stage declares (the `params` stage): one line and exit 1 on the first bad one."""
-    read_params(params_yaml, dvc_yaml)          # the file itself first (DVC's parser reads it too)
-    for name in resolved(dvc_yaml):
-        if "@" in name:                         # a stage of a task: `<stage>@<task>`
-            load(*name.split("@"), params_yaml, dvc_yaml)
+    values = read_params(params_yaml, dvc_yaml)     # the file itself first (DVC's parser reads it too), once
+    for name, keys in resolved(dvc_yaml).items():
+        if "@" in name:                             # a stage of a task: `<stage>@<task>`
+            _validated(values, keys, name.split("@")[1])
 
 
 def load(stage, task, params_yaml="params.yaml", dvc_yaml="dvc.yaml"):
     """Validated values of exactly the keys `<stage>@<task>` declares, keyed without the task prefix."""
     tasks.get(task)
-    values = read_params(params_yaml, dvc_yaml)
+    return _validated(read_params(params_yaml, dvc_yaml), declared(stage, task, dvc_yaml), task)
+
+
+def _validated(values, keys, task):
+    """`keys` of the params `values`, each checked, keyed without the task prefix."""
     out = {}
-    for key in declared(stage, task, dvc_yaml):
+    for key in keys:
         node = values
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
