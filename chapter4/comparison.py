@@ -120,17 +120,39 @@ def rows(values_a, values_b):
 
 # --- output -------------------------------------------------------------------------------------------------
 
-def _num(x, signed=False):
+def num(x, signed=False):
+    """A mean or difference as the tables print it (4 decimals; "-" for none)."""
     return "-" if x is None else f"{x:+.4f}" if signed else f"{x:.4f}"
 
 
+def pvalue(x):
+    """A p-value as the tables print it (2 significant digits; "-" for none)."""
+    return "-" if x is None else f"{x:.2g}"
+
+
+def difference(row):
+    """B - A [95% CI] of a Welch row."""
+    ci = "" if row["ci95_low"] is None else f" [{num(row['ci95_low'], True)}, {num(row['ci95_high'], True)}]"
+    return num(row["diff"], True) + ci
+
+
+def text_table(lines):
+    """Rows of cells (the first the header) as aligned plain-text columns."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
+
+
+def md_table(lines):
+    """Rows of cells (the first the header) as a Markdown table."""
+    row = lambda cells: "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    return [row(lines[0]), row(["---"] * len(lines[0])), *map(row, lines[1:])]
+
+
 def _cells(row):
-    spread = lambda m, s: _num(m) + ("" if s is None else f" ± {s:.4f}")
-    ci = "" if row["ci95_low"] is None else f" [{_num(row['ci95_low'], True)}, {_num(row['ci95_high'], True)}]"
-    p = lambda x: "-" if x is None else f"{x:.2g}"
+    spread = lambda m, s: num(m) + ("" if s is None else f" ± {s:.4f}")
     needed = row["replicates_needed"]
     return [row["task"], row["metric"], spread(row["mean_a"], row["sd_a"]), spread(row["mean_b"], row["sd_b"]),
-            _num(row["diff"], True) + ci, p(row["p"]), p(row["p_holm"]), row["verdict"],
+            difference(row), pvalue(row["p"]), pvalue(row["p_holm"]), row["verdict"],
             "-" if row["detectable"] is None else f"±{row['detectable']:.4f}",
             "-" if row["p_holm"] is None or row["p_holm"] < ALPHA else "B - A = 0" if row["diff"] == 0 else
             "more than 10000" if needed is None else f"-S replicates={needed}"]
@@ -148,17 +170,12 @@ def _title(side_a, side_b):
 
 
 def render_text(side_a, side_b, table):
-    lines = [HEADER, *map(_cells, table)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
-    return "\n".join([*_title(side_a, side_b), ""] +
-                     ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines])
+    return "\n".join([*_title(side_a, side_b), ""] + text_table([HEADER, *map(_cells, table)]))
 
 
 def render_md(side_a, side_b, table):
     title, method = _title(side_a, side_b)
-    lines = [HEADER, ["---"] * len(HEADER), *map(_cells, table)]
-    return "\n".join([f"**{title}**: {method}", ""] +
-                     ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in lines])
+    return "\n".join([f"**{title}**: {method}", ""] + md_table([HEADER, *map(_cells, table)]))
 
 
 def render_json(side_a, side_b, table):

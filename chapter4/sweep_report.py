@@ -15,6 +15,7 @@ import os
 import subprocess
 
 from chapter4 import comparison, replicates, tasks
+from chapter4.comparison import num, pvalue
 from chapter4.sweep import DVC, SweepError, check_git_remote
 
 ALPHA = 0.05
@@ -122,28 +123,18 @@ def best(rows):
     return out
 
 
-def _num(x, signed=False):
-    return "-" if x is None else f"{x:+.4f}" if signed else f"{x:.4f}"
-
-
-def _p(x):
-    return "-" if x is None else f"{x:.2g}"
-
-
 def table(result):
     """Header and cells of the main table, then the lines under it."""
     sets = {p["name"]: " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in p["params"].items())
             for p in result["points"] if p["present"]}
     header = ["point", "params", "task", "metric", "mean ± sd (n)", "point - baseline [95% CI]", "p", "BH p"]
     cells = [[r["name"], sets[r["name"]], r["task"], r["metric"],
-              f"{_num(r['mean'])} ± {_num(r['sd'])} (n={r['n']})",
-              f"{_num(r['diff'], True)}" + ("" if r["ci95_low"] is None else
-                                            f" [{_num(r['ci95_low'], True)}, {_num(r['ci95_high'], True)}]"),
-              _p(r["p"]), _p(r["p_bh"])] for r in result["rows"]]
+              f"{num(r['mean'])} ± {num(r['sd'])} (n={r['n']})",
+              comparison.difference(r), pvalue(r["p"]), pvalue(r["p_bh"])] for r in result["rows"]]
     notes = [f"Baseline: {result['baseline'][:7]}. {result['method']}."]
     for task, b in result["best"].items():
-        notes.append(f"Best {task} ({b['metric']}): {b['name']} {sets[b['name']]}, {_num(b['mean'])} ± "
-                     f"{_num(b['sd'])} (n={b['n']}), {_num(b['diff'], True)} vs baseline, BH p {_p(b['p_bh'])}: "
+        notes.append(f"Best {task} ({b['metric']}): {b['name']} {sets[b['name']]}, {num(b['mean'])} ± "
+                     f"{num(b['sd'])} (n={b['n']}), {num(b['diff'], True)} vs baseline, BH p {pvalue(b['p_bh'])}: "
                      + ("better than the baseline" if b["beats_baseline"] else "not shown better than the baseline"))
     present = sum(p["present"] for p in result["points"])
     notes.append(f"Points: {present} of {len(result['points'])} present"
@@ -153,16 +144,12 @@ def table(result):
 
 def render_text(result):
     header, cells, notes = table(result)
-    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *cells]]
-    return "\n".join(lines + [""] + notes)
+    return "\n".join(comparison.text_table([header, *cells]) + [""] + notes)
 
 
 def render_md(result):
     header, cells, notes = table(result)
-    row = lambda cs: "| " + " | ".join(c.replace("|", "\\|") for c in cs) + " |"
-    return "\n".join(["## Sweep report", "", row(header), row(["---"] * len(header)), *map(row, cells), ""]
-                     + [f"- {n}" for n in notes])
+    return "\n".join(["## Sweep report", ""] + comparison.md_table([header, *cells]) + [""] + [f"- {n}" for n in notes])
 
 
 def render_json(result):
