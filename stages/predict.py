@@ -90,6 +90,8 @@ def main(argv):
         f = open(rest[0], "rb")
     except OSError as e:
         raise SystemExit(f"predict: {name}: {e.strerror}") from None
+    except ValueError as e:                      # a path no OS accepts (a NUL byte)
+        raise SystemExit(f"predict: {name}: {e}") from None
     with f:
         return cli(task, read_lines(f, name))
 
